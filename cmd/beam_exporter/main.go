@@ -1,0 +1,170 @@
+// beam_exporter serves a BEAM node's runtime statistics to Prometheus.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	sloggokit "github.com/tjhop/slog-gokit"
+
+	"github.com/beam-exporter/beam_exporter/collector"
+	"github.com/beam-exporter/beam_exporter/erlnode"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		nodeName      = kingpin.Flag("erlang.node", "The node to monitor, as name@host (short or long name).").Required().String()
+		localName     = kingpin.Flag("erlang.local-name", "The exporter's own node name. Keep it stable: every distinct name costs the target an atom forever. Default: beam_exporter@<this host>.").String()
+		cookieFile    = kingpin.Flag("erlang.cookie-file", "File holding the distribution cookie. The environment variable "+erlnode.CookieEnv+" takes precedence.").Default(erlnode.DefaultCookieFile()).String()
+		distPort      = kingpin.Flag("erlang.port", "Dial this distribution port directly instead of asking EPMD (0: ask EPMD).").Default("0").Uint16()
+		epmdPort      = kingpin.Flag("erlang.epmd-port", "Port of EPMD on the node's host.").Default("4369").Uint16()
+		netTickTime   = kingpin.Flag("erlang.net-ticktime", "The node's net_ticktime: a connection silent this long is dead.").Default("60s").Duration()
+		loadProbe     = kingpin.Flag("erlang.load-probe", "Load the exporter's probe module on the node when a collector needs it. --no-erlang.load-probe forbids all code loading; the collectors that need it then report themselves unavailable.").Default("true").Bool()
+		fastTier      = kingpin.Flag("collector.tier.fast", "Cache lifetime of the fast tier (scheduler utilization, run queues, memory, reductions).").Default("15s").Duration()
+		slowTier      = kingpin.Flag("collector.tier.slow", "Cache lifetime of the slow tier (everything else).").Default("30s").Duration()
+		metricsPath   = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		timeoutOffset = kingpin.Flag("web.scrape-timeout-offset", "Kept back from Prometheus's scrape timeout, so the answer arrives in time.").Default("500ms").Duration()
+		maxTimeout    = kingpin.Flag("web.default-scrape-timeout", "Scrape deadline when the request carries no X-Prometheus-Scrape-Timeout-Seconds header.").Default("10s").Duration()
+		logLevel      = kingpin.Flag("log.level", "Only log messages with the given severity or above.").Default("info").Enum("debug", "info", "warn", "error")
+		logFormat     = kingpin.Flag("log.format", "Output format of log messages.").Default("logfmt").Enum("logfmt", "json")
+		toolkitFlags  = kingpinflag.AddFlags(kingpin.CommandLine, ":9882")
+	)
+	kingpin.Version(version.Print("beam_exporter"))
+	kingpin.HelpFlag.Short('h')
+	kingpin.CommandLine.UsageWriter(os.Stdout)
+	if _, err := kingpin.CommandLine.Parse(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
+		return 2
+	}
+	logger := newLogger(*logFormat, *logLevel)
+
+	tiers := collector.Tiers{Fast: *fastTier, Slow: *slowTier}
+	cookie, err := validate(*nodeName, *localName, *cookieFile, tiers)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
+		return 2
+	}
+	if cookie.Exposed {
+		level.Warn(logger).Log("msg", "the cookie file can be read by other users; it grants full control of the cluster", "file", cookie.Source)
+	}
+
+	client, err := erlnode.New(erlnode.Config{
+		Target:      *nodeName,
+		LocalName:   *localName,
+		Cookie:      cookie.Value,
+		EPMDPort:    int(*epmdPort),
+		DistPort:    int(*distPort),
+		NetTickTime: *netTickTime,
+		LoadProbe:   *loadProbe,
+		MSAcc:       collector.IsEnabled("msacc"),
+		Logger:      logger,
+	})
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot start", "err", err)
+		return 1
+	}
+	exporter, err := collector.NewExporter(client, tiers, logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot start", "err", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go client.Run(ctx)
+
+	own := prometheus.NewRegistry()
+	own.MustRegister(
+		versioncollector.NewCollector("beam_exporter"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		exporter.ConnectionErrors(),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, collector.Handler(exporter, own, collector.HandlerOptions{
+		TimeoutOffset: *timeoutOffset, DefaultTimeout: *maxTimeout,
+	}, logger))
+	if *metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "BEAM Exporter",
+			Description: "Prometheus exporter for the runtime of " + *nodeName,
+			Version:     version.Info(),
+			Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
+		})
+		if err != nil {
+			level.Error(logger).Log("msg", "cannot build the landing page", "err", err)
+			return 1
+		}
+		mux.Handle("/", landing)
+	}
+
+	level.Info(logger).Log("msg", "starting beam_exporter", "version", version.Info(), "node", *nodeName,
+		"collectors", fmt.Sprint(collector.Enabled()), "cookie_source", cookie.Source)
+	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() {
+		served <- web.ListenAndServe(server, toolkitFlags, slog.New(sloggokit.NewGoKitHandler(logger, slog.LevelDebug)))
+	}()
+	select {
+	case err := <-served:
+		level.Error(logger).Log("msg", "cannot serve", "err", err)
+		client.Close()
+		return 1
+	case <-ctx.Done():
+	}
+	level.Info(logger).Log("msg", "shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	server.Shutdown(shutdown)
+	client.Close()
+	return 0
+}
+
+// validate checks what the flags alone can tell before anything starts.
+func validate(nodeName, localName, cookieFile string, tiers collector.Tiers) (erlnode.Cookie, error) {
+	if _, _, err := erlnode.SplitNodeName(nodeName); err != nil {
+		return erlnode.Cookie{}, fmt.Errorf("--erlang.node: %w", err)
+	}
+	if localName != "" {
+		if _, _, err := erlnode.SplitNodeName(localName); err != nil {
+			return erlnode.Cookie{}, fmt.Errorf("--erlang.local-name: %w", err)
+		}
+	}
+	if err := tiers.Validate(); err != nil {
+		return erlnode.Cookie{}, err
+	}
+	if err := collector.ValidateFlags(); err != nil {
+		return erlnode.Cookie{}, err
+	}
+	return erlnode.LoadCookie(cookieFile)
+}
+
+func newLogger(format, lvl string) log.Logger {
+	var logger log.Logger
+	if format == "json" {
+		logger = log.NewJSONLogger(log.NewSyncWriter(os.Stderr))
+	} else {
+		logger = log.NewLogfmtLogger(log.NewSyncWriter(os.Stderr))
+	}
+	logger = level.NewFilter(logger, level.Allow(level.ParseDefault(lvl, level.InfoValue())))
+	return log.With(logger, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
+}

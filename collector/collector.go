@@ -1,0 +1,147 @@
+// The registry of metric families: each collector file registers itself here.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/ergo-services/ergo/etf"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// namespace prefixes every metric the exporter emits.
+const namespace = "beam"
+
+// Node is what a collector may ask of the monitored node. *erlnode.Client
+// implements it.
+type Node interface {
+	// Call runs module:function(args...) on the node.
+	Call(ctx context.Context, module, function string, args ...etf.Term) (etf.Term, error)
+	// ProbeCall runs a function of the probe module, loading it if needed.
+	ProbeCall(ctx context.Context, function string, args ...etf.Term) (etf.Term, error)
+	// EnsureSession makes sure the probe session holds the node's
+	// statistics switches on for this connection.
+	EnsureSession(ctx context.Context) error
+	// Generation changes whenever the connection is re-established.
+	Generation() uint64
+}
+
+// Collector reads one metric family (or a few closely related ones) from the
+// node. Update sends freshly built const metrics; it must respect ctx, which
+// carries the scrape deadline.
+type Collector interface {
+	Update(ctx context.Context, node Node, ch chan<- prometheus.Metric) error
+}
+
+// Tier says how long a collector's values are served from cache.
+type Tier int
+
+const (
+	// TierFast holds what changes quickly and is cheap to read:
+	// scheduler utilization, run queues, memory and reductions.
+	TierFast Tier = iota
+	// TierSlow holds everything else.
+	TierSlow
+)
+
+func (t Tier) String() string {
+	if t == TierFast {
+		return "fast"
+	}
+	return "slow"
+}
+
+// ErrUnavailable marks a collector that cannot work on this node or with this
+// configuration (for example, it needs the probe and code loading is off).
+var ErrUnavailable = errors.New("collector unavailable")
+
+type registration struct {
+	tier    Tier
+	enabled *bool
+	factory func() Collector
+}
+
+var registry = map[string]*registration{}
+
+// register adds a collector and its --collector.<name> flag; kingpin adds
+// the --no-collector.<name> form.
+func register(name string, enabledByDefault bool, tier Tier, factory func() Collector) {
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("collector %q registered twice", name))
+	}
+	state := "disabled"
+	def := "false"
+	if enabledByDefault {
+		state, def = "enabled", "true"
+	}
+	help := fmt.Sprintf("Enable the %s collector (%s tier; default: %s).", name, tier, state)
+	registry[name] = &registration{
+		tier:    tier,
+		enabled: kingpin.Flag("collector."+name, help).Default(def).Bool(),
+		factory: factory,
+	}
+}
+
+// Names lists every registered collector, sorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Enabled reports the collectors switched on by the flags, sorted.
+func Enabled() []string {
+	var names []string
+	for _, n := range Names() {
+		if *registry[n].enabled {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// Tiers are the cache lifetimes of the two tiers.
+type Tiers struct {
+	Fast, Slow time.Duration
+}
+
+func (t Tiers) of(tier Tier) time.Duration {
+	if tier == TierFast {
+		return t.Fast
+	}
+	return t.Slow
+}
+
+// Validate rejects tiers that make no sense.
+func (t Tiers) Validate() error {
+	if t.Fast <= 0 || t.Slow <= 0 {
+		return fmt.Errorf("tier durations must be positive (fast %s, slow %s)", t.Fast, t.Slow)
+	}
+	if t.Slow < t.Fast {
+		return fmt.Errorf("the slow tier (%s) is shorter than the fast tier (%s)", t.Slow, t.Fast)
+	}
+	return nil
+}
+
+// IsEnabled reports whether the named collector is switched on.
+func IsEnabled(name string) bool {
+	r, ok := registry[name]
+	return ok && *r.enabled
+}
+
+// ValidateFlags checks every collector's own flags.
+func ValidateFlags() error {
+	for _, validate := range []func() error{ValidateProcessesFlags, ValidateETSFlags, ValidateLocksFlags} {
+		if err := validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

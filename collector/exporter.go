@@ -1,0 +1,227 @@
+// The umbrella collector: connection state, tier caches, and per-collector health.
+package collector
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Target is a node as the exporter sees it: something to collect from, and a
+// connection that may be up or down. *erlnode.Client implements it.
+type Target interface {
+	Node
+	EnsureConnected(ctx context.Context) error
+	Up() bool
+	ConnectionErrors() map[string]uint64
+}
+
+var (
+	upDesc = prometheus.NewDesc(namespace+"_up",
+		"Whether the exporter is connected to the node (1) or not (0). When 0, no other beam_ family is exported.", nil, nil)
+	durationDesc = prometheus.NewDesc(namespace+"_scrape_collector_duration_seconds",
+		"How long the collector's last refresh against the node took. Refreshes happen at most once per tier.", []string{"collector"}, nil)
+	successDesc = prometheus.NewDesc(namespace+"_scrape_collector_success",
+		"Whether the collector's values in this scrape are valid (1) or it failed or is unavailable (0).", []string{"collector"}, nil)
+	connErrorsDesc = prometheus.NewDesc(namespace+"_connection_errors_total",
+		"Failed attempts to connect to the node, by reason.", []string{"reason"}, nil)
+)
+
+// Exporter holds the enabled collectors and their caches for one node.
+type Exporter struct {
+	target     Target
+	logger     log.Logger
+	collectors []*cachedCollector
+}
+
+// NewExporter builds the collectors enabled by the flags.
+func NewExporter(target Target, tiers Tiers, logger log.Logger) (*Exporter, error) {
+	if err := tiers.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Exporter{target: target, logger: logger}
+	for _, name := range Enabled() {
+		reg := registry[name]
+		e.collectors = append(e.collectors, &cachedCollector{
+			name:      name,
+			ttl:       tiers.of(reg.tier),
+			collector: reg.factory(),
+			logger:    log.With(logger, "collector", name),
+		})
+	}
+	return e, nil
+}
+
+// Scrape returns a prometheus.Collector bound to one scrape's context, whose
+// deadline every call to the node honours.
+func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
+	return &scrape{e: e, ctx: ctx}
+}
+
+// ConnectionErrors exposes the connection error counters; they describe the
+// exporter, so they belong on /metrics beside its other own metrics.
+func (e *Exporter) ConnectionErrors() prometheus.Collector {
+	return connErrors{e.target}
+}
+
+type connErrors struct{ t Target }
+
+func (c connErrors) Describe(ch chan<- *prometheus.Desc) { ch <- connErrorsDesc }
+func (c connErrors) Collect(ch chan<- prometheus.Metric) {
+	for reason, n := range c.t.ConnectionErrors() {
+		ch <- prometheus.MustNewConstMetric(connErrorsDesc, prometheus.CounterValue, float64(n), reason)
+	}
+}
+
+type scrape struct {
+	e   *Exporter
+	ctx context.Context
+}
+
+// Describe sends nothing: the families depend on the node (lock counters,
+// for one), so this is an unchecked collector.
+func (s *scrape) Describe(chan<- *prometheus.Desc) {}
+
+func (s *scrape) Collect(ch chan<- prometheus.Metric) {
+	t := s.e.target
+	if err := t.EnsureConnected(s.ctx); err != nil || !t.Up() {
+		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 0)
+		return
+	}
+	generation := t.Generation()
+
+	// Collect everything first: if the connection drops meanwhile, nothing
+	// of it may be served, and what is already sent cannot be taken back.
+	var mu sync.Mutex
+	var out []prometheus.Metric
+	var wg sync.WaitGroup
+	for _, cc := range s.e.collectors {
+		wg.Add(1)
+		go func(cc *cachedCollector) {
+			defer wg.Done()
+			metrics, duration, err := cc.get(s.ctx, t)
+			success := 1.0
+			if err != nil {
+				success = 0
+				metrics = nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			out = append(out, metrics...)
+			out = append(out,
+				prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, duration.Seconds(), cc.name),
+				prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, success, cc.name))
+		}(cc)
+	}
+	wg.Wait()
+
+	if !t.Up() || t.Generation() != generation {
+		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
+	for _, m := range out {
+		ch <- m
+	}
+}
+
+// cachedCollector serves a collector's metrics from cache within its tier and
+// makes concurrent scrapes share one refresh, so that no call to the node is
+// ever made twice for the same tier.
+type cachedCollector struct {
+	name      string
+	ttl       time.Duration
+	collector Collector
+	logger    log.Logger
+
+	mu       sync.Mutex
+	cached   *refresh
+	inflight *refresh
+	// lastErr avoids one log line per scrape for a persistent failure.
+	lastErr string
+}
+
+type refresh struct {
+	done       chan struct{}
+	generation uint64
+	started    time.Time
+	duration   time.Duration
+	metrics    []prometheus.Metric
+	err        error
+}
+
+func (cc *cachedCollector) get(ctx context.Context, node Node) ([]prometheus.Metric, time.Duration, error) {
+	generation := node.Generation()
+	cc.mu.Lock()
+	if r := cc.cached; r != nil && r.generation == generation && time.Since(r.started) < cc.ttl {
+		cc.mu.Unlock()
+		return r.metrics, r.duration, nil
+	}
+	r := cc.inflight
+	if r == nil || r.generation != generation {
+		r = &refresh{done: make(chan struct{}), generation: generation, started: time.Now()}
+		cc.inflight = r
+		// The refresh outlives a scrape that gives up waiting, so that the
+		// scrapes sharing it still get its result; it keeps the deadline.
+		rctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+		if d, ok := ctx.Deadline(); ok {
+			rctx, cancel = context.WithDeadline(rctx, d)
+		}
+		go func() {
+			defer cancel()
+			cc.run(rctx, node, r)
+		}()
+	}
+	cc.mu.Unlock()
+
+	select {
+	case <-r.done:
+		return r.metrics, r.duration, r.err
+	case <-ctx.Done():
+		return nil, time.Since(r.started), ctx.Err()
+	}
+}
+
+func (cc *cachedCollector) run(ctx context.Context, node Node, r *refresh) {
+	ch := make(chan prometheus.Metric)
+	var metrics []prometheus.Metric
+	collected := make(chan struct{})
+	go func() {
+		for m := range ch {
+			metrics = append(metrics, m)
+		}
+		close(collected)
+	}()
+	err := cc.collector.Update(ctx, node, ch)
+	close(ch)
+	<-collected
+
+	r.duration = time.Since(r.started)
+	r.metrics, r.err = metrics, err
+
+	cc.mu.Lock()
+	if cc.inflight == r {
+		cc.inflight = nil
+	}
+	if err == nil {
+		cc.cached = r
+		if cc.lastErr != "" {
+			level.Info(cc.logger).Log("msg", "collector works again")
+		}
+		cc.lastErr = ""
+	} else if msg := err.Error(); msg != cc.lastErr {
+		cc.lastErr = msg
+		lvl := level.Warn
+		if errors.Is(err, ErrUnavailable) {
+			lvl = level.Info
+		}
+		lvl(cc.logger).Log("msg", "collector failed", "err", err)
+	}
+	cc.mu.Unlock()
+	close(r.done)
+}

@@ -1,0 +1,70 @@
+// The memory collector: erlang:memory/0 as a partition of the node's total.
+package collector
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/beam-exporter/beam_exporter/erlnode"
+	"github.com/ergo-services/ergo/etf"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func init() { register("memory", true, TierFast, func() Collector { return memoryCollector{} }) }
+
+var memoryDesc = prometheus.NewDesc(namespace+"_memory_bytes",
+	"Memory allocated by the emulator, by kind (erlang:memory/0). The kinds partition the total: sum them for erlang:memory(total). Up to one fast tier old.",
+	[]string{"kind"}, nil)
+
+// memoryKinds are the parts of erlang:memory(total) that do not overlap;
+// "other" is what system memory holds beyond atoms, binaries, code and ETS.
+var memoryKinds = []string{"processes", "atom", "binary", "code", "ets"}
+
+type memoryCollector struct{}
+
+func (memoryCollector) Update(ctx context.Context, node Node, ch chan<- prometheus.Metric) error {
+	reply, err := node.Call(ctx, "erlang", "memory")
+	if err != nil {
+		return fmt.Errorf("reading memory: %w", err)
+	}
+	kinds, err := parseMemory(reply)
+	if err != nil {
+		return fmt.Errorf("reading memory: %w", err)
+	}
+	for _, k := range append(memoryKinds, "other") {
+		ch <- prometheus.MustNewConstMetric(memoryDesc, prometheus.GaugeValue, kinds[k], k)
+	}
+	return nil
+}
+
+// parseMemory turns erlang:memory/0's proplist into the partition.
+func parseMemory(reply etf.Term) (map[string]float64, error) {
+	props, err := erlnode.Proplist(reply)
+	if err != nil {
+		return nil, err
+	}
+	read := func(key string) (float64, error) {
+		v, err := erlnode.Field(props, key)
+		if err != nil {
+			return 0, err
+		}
+		return erlnode.NonNegative(v)
+	}
+	total, err := read("total")
+	if err != nil {
+		return nil, err
+	}
+	kinds := make(map[string]float64, len(memoryKinds)+1)
+	rest := total
+	for _, k := range memoryKinds {
+		if kinds[k], err = read(k); err != nil {
+			return nil, err
+		}
+		rest -= kinds[k]
+	}
+	if rest < 0 {
+		return nil, fmt.Errorf("the kinds add up to more than the total (%.0f bytes over)", -rest)
+	}
+	kinds["other"] = rest
+	return kinds, nil
+}

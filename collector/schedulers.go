@@ -1,0 +1,70 @@
+// Scheduler counts, shared by the run_queue and scheduler collectors.
+package collector
+
+import (
+	"context"
+)
+
+// Scheduler types, as label values.
+const (
+	typeNormal   = "normal"
+	typeDirtyCPU = "dirty_cpu"
+	typeDirtyIO  = "dirty_io"
+)
+
+var schedulerTypes = []string{typeNormal, typeDirtyCPU, typeDirtyIO}
+
+// schedulerCounts says how many schedulers of each type exist and how many
+// are online. ERTS numbers them normal first, then dirty CPU, then dirty IO,
+// and takes the highest-numbered ones of a type offline first.
+type schedulerCounts struct {
+	normal, normalOnline     int
+	dirtyCPU, dirtyCPUOnline int
+	dirtyIO                  int
+}
+
+func readSchedulerCounts(ctx context.Context, node Node) (schedulerCounts, error) {
+	var c schedulerCounts
+	for _, f := range []struct {
+		key string
+		dst *int
+	}{
+		{"schedulers", &c.normal},
+		{"schedulers_online", &c.normalOnline},
+		{"dirty_cpu_schedulers", &c.dirtyCPU},
+		{"dirty_cpu_schedulers_online", &c.dirtyCPUOnline},
+		{"dirty_io_schedulers", &c.dirtyIO},
+	} {
+		v, err := systemInfoNumber(ctx, node, f.key)
+		if err != nil {
+			return c, err
+		}
+		*f.dst = int(v)
+	}
+	return c, nil
+}
+
+// online returns how many schedulers of a type are online.
+func (c schedulerCounts) online(typ string) int {
+	switch typ {
+	case typeNormal:
+		return c.normalOnline
+	case typeDirtyCPU:
+		return c.dirtyCPUOnline
+	default:
+		return c.dirtyIO
+	}
+}
+
+// typeOf classifies a scheduler id (1-based) and says whether it is online.
+func (c schedulerCounts) typeOf(id int) (typ string, online bool) {
+	switch {
+	case id >= 1 && id <= c.normal:
+		return typeNormal, id <= c.normalOnline
+	case id > c.normal && id <= c.normal+c.dirtyCPU:
+		return typeDirtyCPU, id-c.normal <= c.dirtyCPUOnline
+	case id > c.normal+c.dirtyCPU && id <= c.normal+c.dirtyCPU+c.dirtyIO:
+		return typeDirtyIO, true
+	}
+	return "", false
+}

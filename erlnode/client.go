@@ -1,0 +1,357 @@
+// The long-lived connection to one target node: connect, back off, reconnect.
+package erlnode
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/gen"
+	"github.com/ergo-services/ergo/node"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+)
+
+// Connection error reasons: a small fixed set, fit for a metric label.
+const (
+	ReasonUnknownNode = "unknown_node" // EPMD answered and does not know the name
+	ReasonUnreachable = "unreachable"  // no answer from EPMD or the node's port
+	ReasonAuth        = "auth"         // the node rejected the cookie
+	ReasonRefused     = "refused"      // the node refused us before the challenge
+	ReasonTimeout     = "timeout"      // the node accepted TCP and then said nothing
+	ReasonProtocol    = "protocol"     // anything else in the handshake
+)
+
+// Reasons lists every connection error reason, so that counters can start at 0.
+var Reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonProtocol}
+
+// Backoff between connection attempts. A wrong cookie makes the target log
+// one rejection per attempt, so attempts must thin out.
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+	// A scrape may try at once when the node was merely absent, but not more
+	// often than this: an EPMD look-up is cheap, a flood of them is not.
+	minEagerInterval = time.Second
+)
+
+// Config says which node to reach and how.
+type Config struct {
+	Target      string // name@host of the node to monitor
+	LocalName   string // our own stable node name
+	Cookie      string
+	EPMDPort    int           // 0 means 4369
+	DistPort    int           // when set, dial this port and skip EPMD
+	NetTickTime time.Duration // the target's net_ticktime; 0 means 60 s
+	LoadProbe   bool          // may the probe module be loaded on the target
+	MSAcc       bool          // should the session switch microstate accounting on
+	Logger      log.Logger
+}
+
+// Client owns one ergo node and its connection to one target.
+type Client struct {
+	cfg       Config
+	logger    log.Logger
+	node      node.Node
+	process   gen.Process
+	calls     *calls
+	handshake *hiddenHandshake
+	resolver  *resolver
+
+	conn       atomic.Pointer[liveConn]
+	connectMu  sync.Mutex // one connection attempt at a time
+	closed     chan connClosed
+	generation atomic.Uint64
+
+	// Guarded by connectMu.
+	lastAttempt time.Time
+	lastReason  string
+	backoff     time.Duration
+	nextAttempt time.Time
+
+	errorCounts sync.Map // reason -> *atomic.Uint64
+}
+
+// liveConn is one established connection; down closes when it ends.
+type liveConn struct {
+	generation uint64
+	down       chan struct{}
+
+	probeOnce   sync.Mutex
+	probeLoaded bool
+	session     etf.Pid
+	hasSession  bool
+}
+
+type connClosed struct {
+	peer string
+	err  error
+}
+
+func init() {
+	// ergo prints its own warnings through the standard logger; everything
+	// that matters reaches our logger with context instead.
+	flag.CommandLine.Set("ergo.warning", "false")
+}
+
+// New starts the local ergo node. It does not connect: Run and
+// EnsureConnected do that.
+func New(cfg Config) (*Client, error) {
+	if _, _, err := SplitNodeName(cfg.Target); err != nil {
+		return nil, err
+	}
+	if cfg.LocalName == "" {
+		cfg.LocalName = DefaultLocalName(cfg.Target)
+	}
+	if _, _, err := SplitNodeName(cfg.LocalName); err != nil {
+		return nil, fmt.Errorf("local name: %w", err)
+	}
+	if cfg.EPMDPort == 0 {
+		cfg.EPMDPort = DefaultEPMDPort
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.NewNopLogger()
+	}
+	c := &Client{
+		cfg:       cfg,
+		logger:    log.With(cfg.Logger, "node", cfg.Target),
+		calls:     newCalls(),
+		handshake: &hiddenHandshake{},
+		resolver:  &resolver{epmdPort: cfg.EPMDPort, distPort: cfg.DistPort},
+		closed:    make(chan connClosed, 4),
+		backoff:   minBackoff,
+	}
+	proto := &distProto{
+		netTickTime: cfg.NetTickTime,
+		closed:      func(peer string, err error) { c.closed <- connClosed{peer, err} },
+		logf: func(format string, args ...any) {
+			level.Warn(c.logger).Log("msg", fmt.Sprintf(format, args...))
+		},
+	}
+	opts := node.Options{
+		Handshake: c.handshake,
+		Proto:     proto,
+		Registrar: c.resolver,
+		// ergo insists on a listener. This one is bound to loopback, never
+		// registered in EPMD, and the handshake refuses whatever reaches it.
+		Listeners: []node.Listener{{Hostname: "127.0.0.1", ListenBegin: 15000, ListenEnd: 65000}},
+		Flags:     node.Flags{Enable: true, EnableBigCreation: true},
+		System:    node.System{DisableAnonMetrics: true},
+	}
+	n, err := node.StartWithContext(context.Background(), cfg.LocalName, cfg.Cookie, opts)
+	if err != nil {
+		return nil, fmt.Errorf("starting the local distribution node: %w", err)
+	}
+	p, err := n.Spawn("", gen.ProcessOptions{MailboxSize: 1024}, &inbox{calls: c.calls})
+	if err != nil {
+		n.Stop()
+		return nil, fmt.Errorf("starting the inbox process: %w", err)
+	}
+	c.node, c.process = n, p
+	return c, nil
+}
+
+// Target is the monitored node's name.
+func (c *Client) Target() string { return c.cfg.Target }
+
+// LocalName is the exporter's own node name, as the target sees it.
+func (c *Client) LocalName() string { return c.cfg.LocalName }
+
+// Up reports whether a connection is established.
+func (c *Client) Up() bool { return c.current() != nil }
+
+// Generation numbers connections: it changes whenever the connection is
+// re-established, so caches can tell values of an old connection.
+func (c *Client) Generation() uint64 {
+	if lc := c.current(); lc != nil {
+		return lc.generation
+	}
+	return 0
+}
+
+func (c *Client) current() *liveConn { return c.conn.Load() }
+
+// ConnectionErrors returns how many connection attempts failed, by reason.
+func (c *Client) ConnectionErrors() map[string]uint64 {
+	out := make(map[string]uint64, len(Reasons))
+	for _, r := range Reasons {
+		out[r] = 0
+	}
+	c.errorCounts.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
+}
+
+// Run keeps the connection up until ctx ends: it reconnects with backoff
+// after every failure or drop.
+func (c *Client) Run(ctx context.Context) {
+	for {
+		c.EnsureConnected(ctx)
+		c.connectMu.Lock()
+		wait := time.Until(c.nextAttempt)
+		c.connectMu.Unlock()
+		if c.Up() {
+			wait = time.Hour // woken by the drop below
+		}
+		timer := time.NewTimer(max(wait, 10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case ev := <-c.closed:
+			timer.Stop()
+			c.handleClosed(ev)
+		case <-timer.C:
+		}
+	}
+}
+
+func (c *Client) handleClosed(ev connClosed) {
+	if ev.peer != c.cfg.Target {
+		return
+	}
+	lc := c.conn.Swap(nil)
+	if lc == nil {
+		return
+	}
+	close(lc.down)
+	c.calls.failAll(ErrNotConnected)
+	level.Warn(c.logger).Log("msg", "lost the connection to the node", "err", ev.err)
+	c.connectMu.Lock()
+	c.backoff = minBackoff
+	c.nextAttempt = time.Now()
+	c.connectMu.Unlock()
+}
+
+// EnsureConnected connects if there is no connection and an attempt is due.
+// A node that was merely absent is retried eagerly, so that a scrape right
+// after the node comes back finds it; a node that refused our cookie is
+// retried only when its backoff has passed.
+func (c *Client) EnsureConnected(ctx context.Context) error {
+	if c.Up() {
+		return nil
+	}
+	c.connectMu.Lock()
+	defer c.connectMu.Unlock()
+	if c.Up() {
+		return nil
+	}
+	now := time.Now()
+	eager := c.lastReason == ReasonUnknownNode || c.lastReason == ReasonUnreachable
+	due := now.After(c.nextAttempt) || eager && now.Sub(c.lastAttempt) >= minEagerInterval
+	if !due {
+		return fmt.Errorf("%w (last attempt: %s; next in %s)", ErrNotConnected, c.lastReason, c.nextAttempt.Sub(now).Round(time.Second))
+	}
+	c.lastAttempt = now
+	reason, err := c.connect(ctx)
+	if err != nil {
+		c.countError(reason)
+		if reason != c.lastReason {
+			level.Error(c.logger).Log("msg", "cannot connect to the node", "reason", reason, "err", err)
+		}
+		c.lastReason = reason
+		c.nextAttempt = now.Add(c.backoff)
+		c.backoff = min(2*c.backoff, maxBackoff)
+		return err
+	}
+	if c.lastReason != "" {
+		level.Info(c.logger).Log("msg", "connected to the node again", "previous_failure", c.lastReason)
+	} else {
+		level.Info(c.logger).Log("msg", "connected to the node", "as", c.cfg.LocalName)
+	}
+	c.lastReason = ""
+	c.backoff = minBackoff
+	return nil
+}
+
+func (c *Client) countError(reason string) {
+	v, _ := c.errorCounts.LoadOrStore(reason, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(1)
+}
+
+// connect makes one attempt and classifies its failure. ergo reports every
+// failed connect as the same "no route", so we resolve first ourselves and
+// read the handshake's own error afterwards.
+func (c *Client) connect(ctx context.Context) (string, error) {
+	// Drain a stale close notice from an earlier connection.
+	select {
+	case ev := <-c.closed:
+		c.handleClosed(ev)
+	default:
+	}
+	if _, err := c.resolver.Resolve(c.cfg.Target); err != nil {
+		if errors.Is(err, ErrUnknownNode) {
+			return ReasonUnknownNode, fmt.Errorf("%s: %w", c.cfg.Target, err)
+		}
+		return ReasonUnreachable, err
+	}
+	c.handshake.lastErr.Store(nil)
+	done := make(chan error, 1)
+	go func() { done <- c.node.Connect(c.cfg.Target) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// ergo's dial and our handshake are bounded by their own timeouts;
+		// the attempt finishes in the background.
+		return ReasonTimeout, ctx.Err()
+	}
+	if err != nil {
+		herr := c.handshake.lastErr.Load()
+		if herr == nil {
+			// Resolved, yet no handshake: the dial itself failed.
+			return ReasonUnreachable, fmt.Errorf("dialling %s: %w", c.cfg.Target, err)
+		}
+		return classify(*herr), *herr
+	}
+	lc := &liveConn{generation: c.generation.Add(1), down: make(chan struct{})}
+	c.conn.Store(lc)
+	return "", nil
+}
+
+func classify(err error) string {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, ErrAuth):
+		return ReasonAuth
+	case errors.Is(err, ErrNotAllowed):
+		return ReasonRefused
+	case errors.As(err, &netErr) && netErr.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+		return ReasonTimeout
+	case errors.As(err, &netErr):
+		return ReasonUnreachable
+	default:
+		return ReasonProtocol
+	}
+}
+
+// Call runs module:function(args...) on the node. It fails at once when
+// there is no connection, and when the connection drops during the call.
+func (c *Client) Call(ctx context.Context, module, function string, args ...etf.Term) (etf.Term, error) {
+	return c.call(ctx, module, function, args...)
+}
+
+// Close ends the probe session, disconnects and stops the local node.
+func (c *Client) Close() {
+	if lc := c.current(); lc != nil {
+		lc.probeOnce.Lock()
+		if lc.hasSession {
+			// The session would end on its own when the connection drops;
+			// telling it first restores the node's flags without delay.
+			c.process.Send(lc.session, etf.Atom("stop"))
+		}
+		lc.probeOnce.Unlock()
+		time.Sleep(50 * time.Millisecond) // let the stop leave before the socket closes
+		c.node.Disconnect(c.cfg.Target)
+	}
+	c.node.Stop()
+}

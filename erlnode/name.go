@@ -1,0 +1,52 @@
+// Node names: parsing and the exporter's own stable name.
+package erlnode
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// SplitNodeName splits name@host and checks both parts. Short (name@host) and
+// long (name@host.example.com) names are both accepted.
+func SplitNodeName(name string) (alive, host string, err error) {
+	alive, host, ok := strings.Cut(name, "@")
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("node name %q has no @host part", name)
+	case alive == "" || host == "":
+		return "", "", fmt.Errorf("node name %q: both the name and the host must be non-empty", name)
+	case strings.Contains(host, "@"):
+		return "", "", fmt.Errorf("node name %q has more than one @", name)
+	case len(alive) > 255:
+		return "", "", fmt.Errorf("node name %q is longer than 255 bytes", name)
+	}
+	for _, r := range alive {
+		if !(r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return "", "", fmt.Errorf("node name %q: character %q is not allowed in the name part", name, r)
+		}
+	}
+	return alive, host, nil
+}
+
+// DefaultLocalName is beam_exporter@<host>. It is stable on purpose: every
+// distinct name that ever connects costs the target an atom that is never
+// collected. A node started with -name only talks to long names and one
+// started with -sname only to short ones, so the style follows the target's.
+func DefaultLocalName(target string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	_, targetHost, _ := strings.Cut(target, "@")
+	if !strings.Contains(targetHost, ".") {
+		short, _, _ := strings.Cut(host, ".")
+		return "beam_exporter@" + short
+	}
+	if !strings.Contains(host, ".") {
+		// No domain to offer: an address is a valid long-name host, and nobody
+		// connects back to the exporter, so it need not be reachable.
+		host = "127.0.0.1"
+	}
+	return "beam_exporter@" + host
+}

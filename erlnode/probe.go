@@ -1,0 +1,15 @@
+// The probe module's compiled binary, embedded in the exporter.
+package erlnode
+
+import _ "embed"
+
+// ProbeModule is the probe's versioned module name: bump it with every change
+// to the probe, so that two exporter versions never load different code under
+// one name.
+const ProbeModule = "beam_exporter_probe_v1"
+
+//go:embed probe/beam_exporter_probe_v1.beam
+var probeBeam []byte
+
+// ProbeBinary is the probe's BEAM file, compiled with erlc +deterministic.
+func ProbeBinary() []byte { return probeBeam }

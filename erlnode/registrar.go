@@ -1,0 +1,105 @@
+// A resolve-only EPMD client: it looks nodes up and never registers or serves.
+package erlnode
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/node"
+)
+
+// DefaultEPMDPort is where every Erlang host runs its port mapper.
+const DefaultEPMDPort = 4369
+
+// ErrUnknownNode means EPMD on the node's host answered but has no such name:
+// the node is not running, or its name is misspelt.
+var ErrUnknownNode = errors.New("EPMD does not know the node")
+
+// epmdTimeout bounds one look-up; EPMD answers in microseconds when it is up.
+const epmdTimeout = 3 * time.Second
+
+// resolver implements ergo's node.Registrar. ergo's default registrar starts
+// an EPMD server of its own when none answers, which would take port 4369 from
+// the cluster's real EPMD, and registers the node; this one only resolves.
+type resolver struct {
+	epmdPort int
+	// distPort, when set, is dialled directly and EPMD is never asked.
+	distPort int
+}
+
+var _ node.Registrar = (*resolver)(nil)
+
+// Register is a no-op: the exporter is unreachable by design.
+func (r *resolver) Register(context.Context, string, node.RegisterOptions) error { return nil }
+
+func (r *resolver) RegisterProxy(string, int, node.ProxyFlags) error {
+	return errors.New("proxies are not supported")
+}
+func (r *resolver) UnregisterProxy(string) error { return nil }
+func (r *resolver) ResolveProxy(string) (node.ProxyRoute, error) {
+	return node.ProxyRoute{}, errors.New("proxies are not supported")
+}
+func (r *resolver) Config() (node.RegistrarConfig, error) { return node.RegistrarConfig{}, nil }
+func (r *resolver) ConfigItem(string) (etf.Term, error) {
+	return nil, errors.New("no registrar configuration")
+}
+func (r *resolver) SetConfigUpdateCallback(func(string, etf.Term) error) error { return nil }
+
+func (r *resolver) Resolve(peer string) (node.Route, error) {
+	alive, host, err := SplitNodeName(peer)
+	if err != nil {
+		return node.Route{}, err
+	}
+	if r.distPort != 0 {
+		return node.Route{Node: peer, Host: host, Port: uint16(r.distPort)}, nil
+	}
+	port, err := lookupPort(host, r.epmdPort, alive)
+	if err != nil {
+		return node.Route{}, err
+	}
+	return node.Route{Node: peer, Host: host, Port: port}, nil
+}
+
+// lookupPort asks EPMD on host for the distribution port of alive (PORT_PLEASE2_REQ).
+func lookupPort(host string, epmdPort int, alive string) (uint16, error) {
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(epmdPort)), epmdTimeout)
+	if err != nil {
+		return 0, fmt.Errorf("asking EPMD on %s: %w", host, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(epmdTimeout))
+
+	req := binary.BigEndian.AppendUint16(nil, uint16(1+len(alive)))
+	req = append(req, 'z')
+	req = append(req, alive...)
+	if _, err := conn.Write(req); err != nil {
+		return 0, fmt.Errorf("asking EPMD on %s: %w", host, err)
+	}
+	// EPMD answers and closes; the reply is small.
+	resp, err := io.ReadAll(io.LimitReader(conn, 1024))
+	if err != nil {
+		return 0, fmt.Errorf("reading EPMD's answer from %s: %w", host, err)
+	}
+	return parsePortReply(resp)
+}
+
+// parsePortReply decodes PORT2_RESP: 'w', result, then on success the port.
+func parsePortReply(resp []byte) (uint16, error) {
+	if len(resp) < 2 || resp[0] != 'w' {
+		return 0, fmt.Errorf("malformed EPMD answer (%d bytes)", len(resp))
+	}
+	if resp[1] != 0 {
+		return 0, ErrUnknownNode
+	}
+	if len(resp) < 4 {
+		return 0, fmt.Errorf("truncated EPMD answer (%d bytes)", len(resp))
+	}
+	return binary.BigEndian.Uint16(resp[2:4]), nil
+}
