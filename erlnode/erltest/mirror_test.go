@@ -1,0 +1,62 @@
+// Unit tests for reading the Debian mirror out of apt sources.
+package erltest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestMirrorFromAptSources(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("sources.list", "# deb http://commented.example/debian bookworm main\n"+
+		"deb-src http://src.example/debian bookworm main\n"+
+		"deb [arch=amd64 signed-by=/k.gpg] https://third.example/apt stable main\n")
+	write("sources.list.d/a.sources", "Types: deb\n"+
+		"# http://snapshot.example/archive/debian/20250520T000000Z\n"+
+		"URIs: http://security.example/debian-security\n"+
+		"Suites: bookworm-security\n\n"+
+		"Enabled: no\nTypes: deb\nURIs: http://disabled.example/debian\n\n"+
+		"Types: deb deb-src\nURIs:\n http://mirror.example/debian/\n http://second.example/debian\nSuites: bookworm\n")
+	write("sources.list.d/b.list", "deb http://later.example/debian bookworm main\n")
+	write("sources.list.d/c.list.disabled", "deb http://ignored.example/debian bookworm main\n")
+
+	got, err := mirrorFromAptSources(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "http://mirror.example/debian"; got != want {
+		t.Fatalf("mirror = %q, want %q", got, want)
+	}
+
+	// The one-line format wins when it comes first.
+	write("sources.list", "deb [ trusted=yes ] http://first.example/debian/ bookworm main\n")
+	if got, _ := mirrorFromAptSources(dir); got != "http://first.example/debian" {
+		t.Fatalf("mirror = %q, want http://first.example/debian", got)
+	}
+
+	if _, err := mirrorFromAptSources(t.TempDir()); err == nil {
+		t.Fatal("expected an error without sources")
+	}
+}
+
+func TestReleasesEnv(t *testing.T) {
+	t.Setenv("BEAM_EXPORTER_TEST_OTP", " 27, 25,27,")
+	if got := Releases(); len(got) != 2 || got[0] != "27" || got[1] != "25" {
+		t.Fatalf("Releases() = %q", got)
+	}
+	t.Setenv("BEAM_EXPORTER_TEST_OTP", "")
+	if got := Releases(); len(got) != 3 {
+		t.Fatalf("Releases() = %q", got)
+	}
+}
