@@ -39,7 +39,7 @@ const (
 	maxBackoff = 30 * time.Second
 	// A scrape may try at once when the node was merely absent, but not more
 	// often than this: an EPMD look-up is cheap, a flood of them is not.
-	minEagerInterval = time.Second
+	minEagerInterval = 200 * time.Millisecond
 )
 
 // Config says which node to reach and how.
@@ -64,10 +64,11 @@ type Client struct {
 	calls     *calls
 	handshake *hiddenHandshake
 	resolver  *resolver
+	proto     *distProto
 
 	conn       atomic.Pointer[liveConn]
-	connectMu  sync.Mutex // one connection attempt at a time
-	closed     chan connClosed
+	connectMu  sync.Mutex    // one connection attempt at a time
+	dropped    chan struct{} // wakes Run when a connection ends
 	generation atomic.Uint64
 
 	// Guarded by connectMu.
@@ -81,6 +82,7 @@ type Client struct {
 
 // liveConn is one established connection; down closes when it ends.
 type liveConn struct {
+	dist       *connection
 	generation uint64
 	down       chan struct{}
 
@@ -88,11 +90,6 @@ type liveConn struct {
 	probeLoaded bool
 	session     etf.Pid
 	hasSession  bool
-}
-
-type connClosed struct {
-	peer string
-	err  error
 }
 
 func init() {
@@ -125,19 +122,19 @@ func New(cfg Config) (*Client, error) {
 		calls:     newCalls(),
 		handshake: &hiddenHandshake{},
 		resolver:  &resolver{epmdPort: cfg.EPMDPort, distPort: cfg.DistPort},
-		closed:    make(chan connClosed, 4),
+		dropped:   make(chan struct{}, 1),
 		backoff:   minBackoff,
 	}
-	proto := &distProto{
+	c.proto = &distProto{
 		netTickTime: cfg.NetTickTime,
-		closed:      func(peer string, err error) { c.closed <- connClosed{peer, err} },
+		closed:      c.dropConnection,
 		logf: func(format string, args ...any) {
 			level.Warn(c.logger).Log("msg", fmt.Sprintf(format, args...))
 		},
 	}
 	opts := node.Options{
 		Handshake: c.handshake,
-		Proto:     proto,
+		Proto:     c.proto,
 		Registrar: c.resolver,
 		// ergo insists on a listener. This one is bound to loopback, never
 		// registered in EPMD, and the handshake refuses whatever reaches it.
@@ -176,7 +173,16 @@ func (c *Client) Generation() uint64 {
 	return 0
 }
 
-func (c *Client) current() *liveConn { return c.conn.Load() }
+// current returns the live connection, or nil. The connection's own state
+// decides, so a drop is seen at once, whoever asks.
+func (c *Client) current() *liveConn {
+	lc := c.conn.Load()
+	if lc != nil && !lc.dist.alive() {
+		c.dropConnection(lc.dist, context.Cause(lc.dist.ctx))
+		return nil
+	}
+	return lc
+}
 
 // ConnectionErrors returns how many connection attempts failed, by reason.
 func (c *Client) ConnectionErrors() map[string]uint64 {
@@ -196,40 +202,41 @@ func (c *Client) ConnectionErrors() map[string]uint64 {
 func (c *Client) Run(ctx context.Context) {
 	for {
 		c.EnsureConnected(ctx)
-		c.connectMu.Lock()
-		wait := time.Until(c.nextAttempt)
-		c.connectMu.Unlock()
-		if c.Up() {
-			wait = time.Hour // woken by the drop below
+		wait := time.Hour // until woken by a drop
+		if !c.Up() {
+			c.connectMu.Lock()
+			wait = max(time.Until(c.nextAttempt), 10*time.Millisecond)
+			c.connectMu.Unlock()
 		}
-		timer := time.NewTimer(max(wait, 10*time.Millisecond))
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
-		case ev := <-c.closed:
+		case <-c.dropped:
 			timer.Stop()
-			c.handleClosed(ev)
 		case <-timer.C:
 		}
 	}
 }
 
-func (c *Client) handleClosed(ev connClosed) {
-	if ev.peer != c.cfg.Target {
-		return
-	}
-	lc := c.conn.Swap(nil)
-	if lc == nil {
+// dropConnection forgets a connection that ended: pending calls fail at
+// once, and the next attempt is due immediately.
+func (c *Client) dropConnection(dist *connection, err error) {
+	lc := c.conn.Load()
+	if lc == nil || lc.dist != dist || !c.conn.CompareAndSwap(lc, nil) {
 		return
 	}
 	close(lc.down)
 	c.calls.failAll(ErrNotConnected)
-	level.Warn(c.logger).Log("msg", "lost the connection to the node", "err", ev.err)
-	c.connectMu.Lock()
-	c.backoff = minBackoff
-	c.nextAttempt = time.Now()
-	c.connectMu.Unlock()
+	level.Warn(c.logger).Log("msg", "lost the connection to the node", "err", err)
+	// No lock here: current() may call this while EnsureConnected holds
+	// connectMu. The attempt after a drop is due at once anyway, because a
+	// successful connect left nextAttempt in the past.
+	select {
+	case c.dropped <- struct{}{}:
+	default:
+	}
 }
 
 // EnsureConnected connects if there is no connection and an attempt is due.
@@ -282,12 +289,6 @@ func (c *Client) countError(reason string) {
 // failed connect as the same "no route", so we resolve first ourselves and
 // read the handshake's own error afterwards.
 func (c *Client) connect(ctx context.Context) (string, error) {
-	// Drain a stale close notice from an earlier connection.
-	select {
-	case ev := <-c.closed:
-		c.handleClosed(ev)
-	default:
-	}
 	if _, err := c.resolver.Resolve(c.cfg.Target); err != nil {
 		if errors.Is(err, ErrUnknownNode) {
 			return ReasonUnknownNode, fmt.Errorf("%s: %w", c.cfg.Target, err)
@@ -313,8 +314,11 @@ func (c *Client) connect(ctx context.Context) (string, error) {
 		}
 		return classify(*herr), *herr
 	}
-	lc := &liveConn{generation: c.generation.Add(1), down: make(chan struct{})}
-	c.conn.Store(lc)
+	dist := c.proto.latestTo(c.cfg.Target)
+	if dist == nil || !dist.alive() {
+		return ReasonProtocol, errors.New("the connection ended right after the handshake")
+	}
+	c.conn.Store(&liveConn{dist: dist, generation: c.generation.Add(1), down: make(chan struct{})})
 	return "", nil
 }
 

@@ -52,9 +52,19 @@ type distProto struct {
 	// netTickTime is the target's net_ticktime: a connection silent for that
 	// long is dead, and we tick four times per period so the node keeps us.
 	netTickTime time.Duration
-	// closed, if set, learns why a connection ended.
-	closed func(peer string, err error)
+	// closed, if set, learns that a connection ended, and why.
+	closed func(c *connection, err error)
 	logf   func(format string, args ...any)
+
+	mu     sync.Mutex
+	latest map[string]*connection // the newest connection to each peer
+}
+
+// latestTo returns the newest connection set up to peer, if any.
+func (p *distProto) latestTo(peer string) *connection {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.latest[peer]
 }
 
 var _ node.ProtoInterface = (*distProto)(nil)
@@ -92,6 +102,12 @@ func (p *distProto) Init(ctx context.Context, conn lib.NetReadWriter, nodename s
 		creation:  details.Creation,
 	}
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
+	p.mu.Lock()
+	if p.latest == nil {
+		p.latest = map[string]*connection{}
+	}
+	p.latest[c.peer] = c
+	p.mu.Unlock()
 	return c, nil
 }
 
@@ -101,13 +117,16 @@ func (p *distProto) Serve(ci node.ConnectionInterface, router node.CoreRouter) {
 	err := c.readLoop(router)
 	c.cancel(err)
 	if p.closed != nil {
-		p.closed(c.peer, err)
+		p.closed(c, err)
 	}
 }
 
 func (p *distProto) Terminate(ci node.ConnectionInterface) {
 	ci.(*connection).cancel(errors.New("terminated"))
 }
+
+// alive reports whether the connection is still up.
+func (c *connection) alive() bool { return c.ctx.Err() == nil }
 
 func (p *distProto) tickTime() time.Duration {
 	if p.netTickTime <= 0 {

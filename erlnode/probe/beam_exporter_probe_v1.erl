@@ -1,56 +1,53 @@
 %%% The part of beam_exporter that runs inside the observed node.
 %%%
-%%% The exporter loads this module with code:load_binary/3 and calls it over
-%%% RPC. Everything here is read-only towards the node, except the two
-%%% node-global statistics flags that session/2 switches on and gives back.
-%%% Every call is cheap and keeps its memory bounded whatever the node holds,
-%%% and arguments outside the contract get {error, badarg}, never a crash.
+%%% The exporter loads it with code:load_binary/3 and calls it over RPC. It is
+%%% read-only towards the node, except for the two statistics flags session/2
+%%% switches on and gives back; each call keeps its memory bounded whatever
+%%% the node holds, and arguments outside the contract get {error, badarg}.
 %%%
-%%% The name carries a version so that it never clashes with application code
-%%% and so that a changed probe is a new module: never change the code behind
-%%% a released name. The exporter must load it only when it is not loaded yet
-%%% (erlang:module_loaded/1). Loading a loaded module again purges the older
-%%% copy, and a purge kills the processes still running it, sessions and the
-%%% msacc keeper included; a killed keeper cannot switch msacc back off.
+%%% The version in the name keeps it apart from application code and makes a
+%%% changed probe a new module: never change the code behind a released name.
+%%% Load it only if erlang:module_loaded/1 says it is not loaded: loading it
+%%% again purges the older copy, which kills the processes still running that
+%%% copy, sessions and the msacc keeper included, and a killed keeper cannot
+%%% switch msacc back off.
 -module(beam_exporter_probe_v1).
-
 -export([session/2, top_processes/2, ets_tables/1, lock_counters/1]).
 
 -define(KEEPER, beam_exporter_probe_v1_msacc).
 -define(NAME_MAX, 120).
 
-%%% ---------------------------------------------------------------- sessions
+%%% ------------------------------------------------------------- sessions
 
 %% session(Owner :: pid(), Opts :: #{msacc => boolean()}) ->
 %%     {ok, Session :: pid()} | {error, badarg}.
 %%
-%% Starts an unlinked session process that lives as long as Owner (monitored,
-%% so a dropped connection ends it with 'DOWN' noconnection) or until it
-%% receives the atom `stop'. It enables scheduler_wall_time itself because
-%% ERTS counts that flag per process: it stays on while a process that enabled
-%% it lives, which an RPC worker does not. With msacc => true it also joins
-%% the msacc keeper below. When this returns, the flags are on.
+%% Starts an unlinked session process that lives until Owner goes (it is
+%% monitored, so a dropped connection ends it with 'DOWN' noconnection) or it
+%% gets the atom `stop'. It enables scheduler_wall_time itself because ERTS
+%% keeps that flag on only while a process that enabled it lives, and an RPC
+%% worker dies right after the call. msacc => true also asks the msacc keeper
+%% for microstate accounting. Both are on by the time this returns.
 session(Owner, Opts) when is_pid(Owner), is_map(Opts) ->
     case Opts of
         #{msacc := Msacc} when is_boolean(Msacc), map_size(Opts) =:= 1 ->
             start_session(Owner, Msacc);
-        #{} when map_size(Opts) =:= 0 ->
-            start_session(Owner, false);
-        #{} ->
-            {error, badarg}
+        #{} when map_size(Opts) =:= 0 -> start_session(Owner, false);
+        #{} -> {error, badarg}
     end;
-session(_, _) ->
-    {error, badarg}.
+session(_, _) -> {error, badarg}.
 
 start_session(Owner, Msacc) ->
     Caller = self(),
     {Pid, Ref} = spawn_monitor(fun() -> session_init(Owner, Msacc, Caller) end),
     receive
         {Pid, ready} -> demonitor(Ref, [flush]);
-        {'DOWN', Ref, process, Pid, _} -> ok  % killed: the owner will see it
+        {'DOWN', Ref, process, Pid, _} -> ok  % killed; the owner will notice
     end,
     {ok, Pid}.
 
+%% No cleanup on the way out, however the session ends: ERTS drops its
+%% scheduler_wall_time reference and the keeper sees it go.
 session_init(Owner, Msacc, Caller) ->
     Ref = monitor(process, Owner),
     erlang:system_flag(scheduler_wall_time, true),
@@ -58,8 +55,6 @@ session_init(Owner, Msacc, Caller) ->
     Caller ! {self(), ready},
     session_wait(Ref).
 
-%% Nothing to clean up on the way out: ERTS drops our scheduler_wall_time
-%% reference and the keeper sees us go, however we end.
 session_wait(Ref) ->
     receive
         {'DOWN', Ref, process, _, _} -> ok;
@@ -67,11 +62,11 @@ session_wait(Ref) ->
         _ -> session_wait(Ref)  % keep the mailbox empty
     end.
 
-%% The microstate_accounting flag is a plain switch, not counted per process,
-%% so one registered keeper monitors every session that wants it. It switches
-%% msacc on for the first, and off after the last only if it was off before.
-%% register/2 is atomic: of two sessions racing to start a keeper one wins,
-%% the other kills its unused candidate and joins the winner.
+%% microstate_accounting is a plain switch, not counted per process, so one
+%% registered keeper monitors the sessions that want it, switches it on for
+%% the first and off after the last, but only if it was off before. register/2
+%% is atomic: of two sessions racing to start a keeper, the loser kills its
+%% idle candidate and joins the winner.
 msacc_join() ->
     case whereis(?KEEPER) of
         undefined ->
@@ -84,14 +79,14 @@ msacc_join() ->
             receive
                 {Ref, joined} -> demonitor(Ref, [flush]);
                 {'DOWN', Ref, process, K, _} -> msacc_join()  % it was leaving
-            after 5000 -> demonitor(Ref, [flush])  % the name is not our keeper
+            after 5000 -> demonitor(Ref, [flush])  % that name is not a keeper
             end
     end.
 
-%% Mine is undefined until the first join, then whether we switched msacc on.
-%% The flag is given back before the process (and with it the name) goes, so
+%% Mine is undefined until the first join, then whether we switched msacc
+%% on. The flag is given back before the keeper exits and frees the name, so
 %% a successor cannot switch it on before we switch it off. A candidate that
-%% never gets a join (its starter died before registering it) times out.
+%% never hears from anyone (its starter died before registering it) leaves.
 keeper(Sessions, Mine) ->
     receive
         {join, Pid, Ref} when is_map_key(Pid, Sessions) ->
@@ -99,8 +94,7 @@ keeper(Sessions, Mine) ->
             keeper(Sessions, Mine);
         {join, Pid, Ref} ->
             Mine1 = case Mine of
-                        undefined ->
-                            not erlang:system_flag(microstate_accounting, true);
+                        undefined -> not erlang:system_flag(microstate_accounting, true);
                         _ -> Mine
                     end,
             monitor(process, Pid),
@@ -108,119 +102,103 @@ keeper(Sessions, Mine) ->
             keeper(Sessions#{Pid => true}, Mine1);
         {'DOWN', _, process, Pid, _} ->
             case maps:remove(Pid, Sessions) of
-                Left when map_size(Left) =:= 0 ->
-                    Mine andalso erlang:system_flag(microstate_accounting, false),
-                    ok;
-                Left ->
-                    keeper(Left, Mine)
+                Left when map_size(Left) > 0 -> keeper(Left, Mine);
+                _ -> Mine =:= true andalso erlang:system_flag(microstate_accounting, false)
             end;
-        _ ->
-            keeper(Sessions, Mine)
-    after case Mine of undefined -> 10000; _ -> infinity end ->
-        ok
+        _ -> keeper(Sessions, Mine)
+    after case Mine of undefined -> 10000; _ -> infinity end -> ok
     end.
 
-%%% ----------------------------------------------------------- top processes
+%%% -------------------------------------------------------- top processes
 
 %% top_processes(N :: 1..1000, WindowMs :: 0..60000) ->
 %%     {ok, #{memory := Top, message_queue_len := Top, reductions := Top,
 %%            window_us := non_neg_integer(), processes := non_neg_integer()}}
-%%     | {error, badarg}
+%%   | {error, badarg}
 %%   when Top :: [{Name :: binary(), Value :: pos_integer()}].
 %%
-%% Ranks all processes by memory (bytes), message queue length and reductions
-%% done during a window, in one scan. The first pass remembers each process's
-%% reductions (the only per-process memory, one map entry each); after the
-%% window the second pass keeps three bounded top-N sets, so nothing else
-%% grows with the node. Each Top is sorted by Value, descending, has at most N
-%% entries and leaves out zero values. A process born during the window counts
-%% its reductions from zero. window_us is the measured time between the
-%% midpoints of the passes, which is the mean window of the processes;
-%% processes is how many the second pass read. The calling process is left
-%% out. Names are only looked up for the winners (see name/2).
+%% Ranks the processes by memory (bytes), message queue length and
+%% reductions done during a window, in one scan. The first pass remembers
+%% each process's reductions, the only memory that grows with the node (one
+%% map entry per process, for the window only); the second keeps three
+%% bounded top-N sets. Each Top is sorted by Value, descending, holds at most
+%% N entries and no zeros. A process born during the window counts from zero.
+%% window_us is the time between the midpoints of the passes, the mean of the
+%% processes' windows; processes is how many the second pass read. The
+%% caller is left out, and only the winners are named (name/2).
 top_processes(N, WindowMs) when is_integer(N), N >= 1, N =< 1000,
-                                 is_integer(WindowMs), WindowMs >= 0,
-                                 WindowMs =< 60000 ->
+                                 is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000 ->
     T0 = erlang:monotonic_time(microsecond),
-    Before = reductions(erlang:processes(), #{}),
+    Before = maps:from_list(reductions(erlang:processes(), [])),
     T1 = erlang:monotonic_time(microsecond),
     receive after WindowMs -> ok end,
     T2 = erlang:monotonic_time(microsecond),
-    Empty = {N, 0, gb_sets:empty()},
-    {Count, Mem, Mql, Red} =
-        rank(erlang:processes(), self(), Before, 0, Empty, Empty, Empty),
+    None = {N, 0, gb_sets:empty()},
+    {Count, Tops} = rank(erlang:processes(), self(), Before, 0, None, None, None),
     T3 = erlang:monotonic_time(microsecond),
-    Tops = [top_list(T) || T <- [Mem, Mql, Red]],
     Ctx = name_context(),
-    Names = maps:from_list([{P, name(P, Ctx)} || P <- lists:usort(
-                                                  [P || L <- Tops, {_, P} <- L])]),
+    Names = maps:from_list([{P, name(P, Ctx)} || P <- lists:usort([P || L <- Tops, {_, P} <- L])]),
     [M, Q, R] = [[{map_get(P, Names), V} || {V, P} <- L] || L <- Tops],
     {ok, #{memory => M, message_queue_len => Q, reductions => R,
            window_us => max(0, (T2 + T3 - T0 - T1) div 2), processes => Count}};
-top_processes(_, _) ->
-    {error, badarg}.
+top_processes(_, _) -> {error, badarg}.
 
+%% A list handed to maps:from_list/1 builds the map at about half the cost of
+%% a million maps:put/3 calls, each of which copies a path of the tree.
 reductions([P | Ps], Acc) ->
     case erlang:process_info(P, reductions) of
-        {reductions, R} -> reductions(Ps, Acc#{P => R});
+        {reductions, R} -> reductions(Ps, [{P, R} | Acc]);
         undefined -> reductions(Ps, Acc)
     end;
-reductions([], Acc) ->
-    Acc.
+reductions([], Acc) -> Acc.
 
-%% The accumulators are separate arguments rather than a tuple so that a
-%% process that wins nothing costs no allocation beyond process_info's reply.
+%% process_info/2 with memory makes the target answer a signal, so this pass
+%% costs a context switch per process; reading all three items in that one
+%% call is what keeps it to one.
 rank([Me | Ps], Me, Before, Count, Mem, Mql, Red) ->
     rank(Ps, Me, Before, Count, Mem, Mql, Red);
 rank([P | Ps], Me, Before, Count, Mem, Mql, Red) ->
     case erlang:process_info(P, [memory, message_queue_len, reductions]) of
         [{memory, M}, {message_queue_len, Q}, {reductions, R}] ->
             R0 = case Before of #{P := X} -> X; #{} -> 0 end,
-            rank(Ps, Me, Before, Count + 1, top_add(M, P, Mem),
-                 top_add(Q, P, Mql), top_add(R - R0, P, Red));
-        undefined ->  % exited since erlang:processes/0
-            rank(Ps, Me, Before, Count, Mem, Mql, Red)
+            rank(Ps, Me, Before, Count + 1, top_add(M, P, Mem), top_add(Q, P, Mql),
+                 top_add(R - R0, P, Red));
+        undefined -> rank(Ps, Me, Before, Count, Mem, Mql, Red)  % exited
     end;
 rank([], _, _, Count, Mem, Mql, Red) ->
-    {Count, Mem, Mql, Red}.
+    {Count, [lists:reverse(gb_sets:to_list(S)) || {_, _, S} <- [Mem, Mql, Red]]}.
 
-%% A bounded top-N is {Room, Floor, Set of {Value, Pid}}. Values not above
-%% Floor are rejected with one comparison, the common case by far. Floor is 0
-%% while there is room (zeros never rank) and the smallest kept value after.
-top_add(V, _, {_, Floor, _} = Top) when V =< Floor ->
-    Top;
+%% A bounded top-N is {Room, Floor, Set of {Value, Pid}}. A value not above
+%% Floor is turned away by one comparison, without allocating: the common
+%% case by far. Floor is 0 while there is room, then the smallest kept value.
+top_add(V, _, {_, Floor, _} = Top) when V =< Floor -> Top;
 top_add(V, P, {0, _, Set}) ->
     {_, Rest} = gb_sets:take_smallest(Set),
-    top_full(0, gb_sets:insert({V, P}, Rest));
-top_add(V, P, {Room, _, Set}) ->
-    top_full(Room - 1, gb_sets:insert({V, P}, Set)).
+    top(0, gb_sets:insert({V, P}, Rest));
+top_add(V, P, {Room, _, Set}) -> top(Room - 1, gb_sets:insert({V, P}, Set)).
 
-top_full(0, Set) -> {0, element(1, gb_sets:smallest(Set)), Set};
-top_full(Room, Set) -> {Room, 0, Set}.
+top(0, Set) -> {0, element(1, gb_sets:smallest(Set)), Set};
+top(Room, Set) -> {Room, 0, Set}.
 
-top_list({_, _, Set}) -> lists:reverse(gb_sets:to_list(Set)).
-
-%%% ---------------------------------------------------------------- ets
+%%% ------------------------------------------------------------------ ets
 
 %% ets_tables(N :: 1..1000) ->
 %%     {ok, [{Name :: binary(), MemoryBytes :: non_neg_integer(),
 %%            Objects :: non_neg_integer()}]} | {error, badarg}.
 %%
 %% The N largest tables by memory, descending. A named table is labelled by
-%% its name, an unnamed one by its owner (name/2), and tables sharing a label
-%% are summed before ranking, so labels are unique: the many unnamed tables
-%% of one process show up as one line. Tables that vanish mid-scan are
-%% skipped. Owner names are looked up once per owner.
+%% its name, an unnamed one by its owner (name/2); tables that share a label
+%% are summed first, so labels are unique and the many unnamed tables of one
+%% process make one entry. Tables that vanish mid-scan are skipped.
 ets_tables(N) when is_integer(N), N >= 1, N =< 1000 ->
     Word = erlang:system_info(wordsize),
     Ctx = name_context(),
-    {Sums, _} = lists:foldl(fun(T, Acc) -> table(T, Word, Ctx, Acc) end,
-                            {#{}, #{}}, ets:all()),
-    Rows = [{L, M, O} || {L, {M, O}} <- maps:to_list(Sums)],
-    {ok, lists:sublist(lists:reverse(lists:keysort(2, Rows)), N)};
-ets_tables(_) ->
-    {error, badarg}.
+    {Sums, _} = lists:foldl(fun(T, Acc) -> table(T, Word, Ctx, Acc) end, {#{}, #{}}, ets:all()),
+    Rows = lists:reverse(lists:keysort(2, [{L, M, O} || {L, {M, O}} <- maps:to_list(Sums)])),
+    {ok, lists:sublist(Rows, N)};
+ets_tables(_) -> {error, badarg}.
 
+%% Owners caches owner names: a process may own thousands of tables.
 table(T, Word, Ctx, {Sums, Owners} = Acc) ->
     case table_label(T, Ctx, Owners) of
         {Label, Owners1} ->
@@ -228,16 +206,13 @@ table(T, Word, Ctx, {Sums, Owners} = Acc) ->
                 {M, O} when is_integer(M), is_integer(O) ->
                     {M0, O0} = maps:get(Label, Sums, {0, 0}),
                     {Sums#{Label => {M0 + M * Word, O0 + O}}, Owners1};
-                _ ->
-                    Acc
+                _ -> Acc
             end;
-        gone ->
-            Acc
+        gone -> Acc
     end.
 
-%% ets:all/0 gives named tables by name and unnamed ones by reference.
-table_label(T, _, Owners) when is_atom(T) ->
-    {cap(atom_to_binary(T, utf8)), Owners};
+%% ets:all/0 lists named tables by name and unnamed ones by reference.
+table_label(T, _, Owners) when is_atom(T) -> {cap(atom_to_binary(T, utf8)), Owners};
 table_label(T, Ctx, Owners) ->
     case ets:info(T, owner) of
         undefined -> gone;
@@ -249,99 +224,86 @@ table_label(T, Ctx, Owners) ->
 
 %% lock_counters(N :: 1..1000) ->
 %%     {ok, unavailable}
-%%     | {ok, [{Class :: binary(), Acquisitions :: non_neg_integer(),
-%%              Collisions :: non_neg_integer()}]}
-%%     | {error, badarg | unexpected_lcnt_format}.
+%%   | {ok, [{Class :: binary(), Acquisitions :: non_neg_integer(),
+%%            Collisions :: non_neg_integer()}]}
+%%   | {error, badarg | unexpected_lcnt_format}.
 %%
-%% Lock counters summed per lock class (all instances, all locations), the N
-%% classes with most collisions first. Only emulators built with lock counting
-%% have them; elsewhere {ok, unavailable}. The format of erts_debug:lcnt_collect/0
-%% is internal (see lcnt.erl), so anything not as expected is reported rather
-%% than guessed at.
+%% Lock counters summed per lock class over all instances and locations,
+%% the N classes with most collisions first. Only emulators built with lock
+%% counting keep them; elsewhere {ok, unavailable}. erts_debug:lcnt_collect/0
+%% is internal, so a shape we do not know is reported rather than guessed.
 lock_counters(N) when is_integer(N), N >= 1, N =< 1000 ->
     case erlang:system_info(lock_counting) of
         true ->
             try lcnt_classes(erts_debug:lcnt_collect()) of
-                Classes ->
-                    Rows = [{C, T, K} || {C, {T, K}} <- maps:to_list(Classes)],
-                    Sorted = lists:sort(fun({_, T1, K1}, {_, T2, K2}) ->
-                                                {K1, T1} >= {K2, T2} end, Rows),
-                    {ok, lists:sublist(Sorted, N)}
-            catch _:_ ->
-                {error, unexpected_lcnt_format}
+                Sums ->
+                    Rows = [{C, T, K} || {C, {T, K}} <- maps:to_list(Sums)],
+                    Desc = fun({_, T1, K1}, {_, T2, K2}) -> {K1, T1} >= {K2, T2} end,
+                    {ok, lists:sublist(lists:sort(Desc, Rows), N)}
+            catch _:_ -> {error, unexpected_lcnt_format}
             end;
-        _ ->
-            {ok, unavailable}
+        _ -> {ok, unavailable}
     end;
-lock_counters(_) ->
-    {error, badarg}.
+lock_counters(_) -> {error, badarg}.
 
-%% [{duration, _}, {locks, [{Name, Id, Type, Stats}]}], where each stat is
-%% {{File, Line}, {Tries, Colls, {S, Ns, Timings}}} with a histogram appended
-%% in newer releases.
+%% As read by lcnt.erl: [{duration, _}, {locks, [{Name, Id, Type, Stats}]}],
+%% a stat being {{File, Line}, {Tries, Colls, Timing}} with a histogram
+%% appended since OTP 20. Sums are {Tries, Colls} per class.
 lcnt_classes(Data) ->
     {locks, Locks} = lists:keyfind(locks, 1, Data),
-    lists:foldl(fun({Name, _Id, _Type, Stats}, Acc) when is_list(Stats) ->
+    lists:foldl(fun({Name, _, _, Stats}, Acc) when is_list(Stats) ->
                         Class = cap(label(Name)),
-                        Sum = lists:foldl(fun lcnt_stat/2,
-                                          maps:get(Class, Acc, {0, 0}), Stats),
-                        Acc#{Class => Sum}
+                        Acc#{Class => lists:foldl(fun lcnt_stat/2, maps:get(Class, Acc, {0, 0}), Stats)}
                 end, #{}, Locks).
 
-lcnt_stat(Stat, {T, K}) ->
-    {Tries, Colls} = case Stat of
-                         {_, {Tr, Co, _}} -> {Tr, Co};
-                         {_, {Tr, Co, _}, _} -> {Tr, Co}
-                     end,
-    true = is_integer(Tries) andalso Tries >= 0
-        andalso is_integer(Colls) andalso Colls >= 0,
+lcnt_stat({_Where, Counts}, Sum) -> lcnt_add(Counts, Sum);
+lcnt_stat({_Where, Counts, _Histogram}, Sum) -> lcnt_add(Counts, Sum).
+
+lcnt_add({Tries, Colls, _}, {T, K}) when is_integer(Tries), Tries >= 0,
+                                         is_integer(Colls), Colls >= 0 ->
     {T + Tries, K + Colls}.
 
 %%% ---------------------------------------------------------------- names
 
-%% What this node offers for naming, checked once per call rather than once
-%% per process: proc_lib labels (OTP 27) and reading a single dictionary key
-%% with process_info/2 (OTP 26.2).
+%% What this node offers, checked once per call rather than per process:
+%% proc_lib labels (OTP 27) and reading one dictionary key (OTP 26.2).
 name_context() ->
     {module, proc_lib} = code:ensure_loaded(proc_lib),
-    Key = try erlang:process_info(self(), {dictionary, '$initial_call'}) of
-              _ -> true
-          catch error:badarg -> false
-          end,
-    {erlang:function_exported(proc_lib, get_label, 1), Key}.
+    OneKey = try erlang:process_info(self(), {dictionary, '$initial_call'}) of
+                 _ -> true
+             catch error:badarg -> false
+             end,
+    {erlang:function_exported(proc_lib, get_label, 1), OneKey}.
 
-%% A process's UTF-8 name, at most ?NAME_MAX bytes: the registered name, else
-%% the proc_lib label, else the initial call, which for processes started by
-%% proc_lib is the one it records as '$initial_call' rather than its own
-%% proc_lib:init_p. <<"exited">> if it went before we could tell.
-name(P, {HasLabel, _} = Ctx) ->
+%% A process's name as at most ?NAME_MAX bytes of UTF-8: its registered
+%% name, else its proc_lib label, else its initial call, which for processes
+%% started by proc_lib is the one proc_lib records as '$initial_call' rather
+%% than proc_lib:init_p itself. <<"exited">> if it went before we could tell.
+name(P, {Labels, _} = Ctx) ->
     case erlang:process_info(P, registered_name) of
         {registered_name, Name} -> cap(atom_to_binary(Name, utf8));
-        [] when HasLabel -> cap(labelled(P, Ctx));
+        [] when Labels ->
+            case proc_lib:get_label(P) of
+                undefined -> cap(initial_call(P, Ctx));
+                Label -> cap(label(Label))
+            end;
         [] -> cap(initial_call(P, Ctx));
         undefined -> <<"exited">>
-    end.
-
-labelled(P, Ctx) ->
-    case proc_lib:get_label(P) of
-        undefined -> initial_call(P, Ctx);
-        Label -> label(Label)
     end.
 
 initial_call(P, Ctx) ->
     case erlang:process_info(P, initial_call) of
         {initial_call, {proc_lib, init_p, _} = MFA} ->
             case recorded_initial_call(P, Ctx) of
-                {M, F, A} = Rec when is_atom(M), is_atom(F), is_integer(A) ->
-                    mfa(Rec);
-                _ -> mfa(MFA)
+                undefined -> label(MFA);
+                Recorded -> label(Recorded)
             end;
-        {initial_call, MFA} -> mfa(MFA);
+        {initial_call, MFA} -> label(MFA);
         undefined -> <<"exited">>
     end.
 
-%% Without the single-key form (before OTP 26.2) this copies the whole
-%% dictionary, but only for the few processes that made a top list.
+%% Before OTP 26.2 this copies the whole dictionary, but only for the few
+%% processes that made a top list, and only if proc_lib started them.
 recorded_initial_call(P, {_, true}) ->
     case erlang:process_info(P, {dictionary, '$initial_call'}) of
         {_, Value} -> Value;
@@ -349,36 +311,28 @@ recorded_initial_call(P, {_, true}) ->
     end;
 recorded_initial_call(P, {_, false}) ->
     case erlang:process_info(P, dictionary) of
-        {dictionary, Dict} ->
-            case lists:keyfind('$initial_call', 1, Dict) of
-                {_, Value} -> Value;
-                false -> undefined
-            end;
+        {dictionary, Dict} -> proplists:get_value('$initial_call', Dict);
         undefined -> undefined
     end.
 
-mfa({M, F, A}) when is_atom(M), is_atom(F), is_integer(A) ->
-    <<(atom_to_binary(M, utf8))/binary, ":", (atom_to_binary(F, utf8))/binary,
-      "/", (integer_to_binary(A))/binary>>;
-mfa(Other) ->
-    label(Other).
+mfa(M, F, A) ->
+    <<(atom_to_binary(M, utf8))/binary, ":", (atom_to_binary(F, utf8))/binary, "/",
+      (integer_to_binary(A))/binary>>.
 
-%% Any term as UTF-8. chars_limit keeps formatting a huge term cheap.
-label(A) when is_atom(A) ->
-    atom_to_binary(A, utf8);
+%% Any term as UTF-8; chars_limit keeps formatting a huge term cheap.
+label(A) when is_atom(A) -> atom_to_binary(A, utf8);
+label({M, F, A}) when is_atom(M), is_atom(F), is_integer(A) -> mfa(M, F, A);
 label(B) when is_binary(B) ->
     case unicode:characters_to_binary(B) of
         Utf8 when is_binary(Utf8) -> Utf8;
         _ -> format(B)
     end;
-label(T) ->
-    format(T).
+label(T) -> format(T).
 
 format(T) ->
-    unicode:characters_to_binary(
-      io_lib:format("~0tp", [T], [{chars_limit, ?NAME_MAX}])).
+    unicode:characters_to_binary(io_lib:format("~0tp", [T], [{chars_limit, ?NAME_MAX}])).
 
-%% Cut at a character boundary: back off while the first byte dropped is a
+%% Cut on a character boundary: back off while the first byte dropped is a
 %% UTF-8 continuation byte (2#10xxxxxx).
 cap(B) when byte_size(B) =< ?NAME_MAX -> B;
 cap(B) -> cap(B, ?NAME_MAX).
