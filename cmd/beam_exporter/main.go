@@ -58,7 +58,7 @@ func run() int {
 	logger := newLogger(*logFormat, *logLevel)
 
 	tiers := collector.Tiers{Fast: *fastTier, Slow: *slowTier}
-	cookie, err := validate(*nodeName, *localName, *cookieFile, tiers)
+	cookie, err := validate(*nodeName, *localName, *cookieFile, tiers, toolkitFlags)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
 		return 2
@@ -140,7 +140,7 @@ func run() int {
 }
 
 // validate checks what the flags alone can tell before anything starts.
-func validate(nodeName, localName, cookieFile string, tiers collector.Tiers) (erlnode.Cookie, error) {
+func validate(nodeName, localName, cookieFile string, tiers collector.Tiers, webFlags *web.FlagConfig) (erlnode.Cookie, error) {
 	if _, _, err := erlnode.SplitNodeName(nodeName); err != nil {
 		return erlnode.Cookie{}, fmt.Errorf("--erlang.node: %w", err)
 	}
@@ -155,6 +155,11 @@ func validate(nodeName, localName, cookieFile string, tiers collector.Tiers) (er
 	if err := collector.ValidateFlags(); err != nil {
 		return erlnode.Cookie{}, err
 	}
+	if path := *webFlags.WebConfigFile; path != "" {
+		if err := web.Validate(path); err != nil {
+			return erlnode.Cookie{}, fmt.Errorf("--web.config.file: %w", err)
+		}
+	}
 	return erlnode.LoadCookie(cookieFile)
 }
 
@@ -166,5 +171,5 @@ func newLogger(format, lvl string) log.Logger {
 		logger = log.NewLogfmtLogger(log.NewSyncWriter(os.Stderr))
 	}
 	logger = level.NewFilter(logger, level.Allow(level.ParseDefault(lvl, level.InfoValue())))
-	return log.With(logger, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
+	return log.With(logger, "ts", log.DefaultTimestampUTC)
 }

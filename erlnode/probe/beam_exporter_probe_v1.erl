@@ -137,7 +137,8 @@ top_processes(N, WindowMs) when is_integer(N), N >= 1, N =< 1000,
     {Count, Tops} = rank(erlang:processes(), self(), Before, 0, None, None, None),
     T3 = erlang:monotonic_time(microsecond),
     Ctx = name_context(),
-    Names = maps:from_list([{P, name(P, Ctx)} || P <- lists:usort([P || L <- Tops, {_, P} <- L])]),
+    Winners = lists:usort([P || L <- Tops, {_, P} <- L]),
+    Names = maps:from_list([{P, name(P, Ctx)} || P <- Winners]),
     [M, Q, R] = [[{map_get(P, Names), V} || {V, P} <- L] || L <- Tops],
     {ok, #{memory => M, message_queue_len => Q, reductions => R,
            window_us => max(0, (T2 + T3 - T0 - T1) div 2), processes => Count}};
@@ -253,7 +254,8 @@ lcnt_classes(Data) ->
     {locks, Locks} = lists:keyfind(locks, 1, Data),
     lists:foldl(fun({Name, _, _, Stats}, Acc) when is_list(Stats) ->
                         Class = cap(label(Name)),
-                        Acc#{Class => lists:foldl(fun lcnt_stat/2, maps:get(Class, Acc, {0, 0}), Stats)}
+                        Sum = maps:get(Class, Acc, {0, 0}),
+                        Acc#{Class => lists:foldl(fun lcnt_stat/2, Sum, Stats)}
                 end, #{}, Locks).
 
 lcnt_stat({_Where, Counts}, Sum) -> lcnt_add(Counts, Sum);
@@ -268,7 +270,7 @@ lcnt_add({Tries, Colls, _}, {T, K}) when is_integer(Tries), Tries >= 0,
 %% What this node offers, checked once per call rather than per process:
 %% proc_lib labels (OTP 27) and reading one dictionary key (OTP 26.2).
 name_context() ->
-    {module, proc_lib} = code:ensure_loaded(proc_lib),
+    _ = code:ensure_loaded(proc_lib),
     OneKey = try erlang:process_info(self(), {dictionary, '$initial_call'}) of
                  _ -> true
              catch error:badarg -> false
@@ -295,10 +297,10 @@ initial_call(P, Ctx) ->
     case erlang:process_info(P, initial_call) of
         {initial_call, {proc_lib, init_p, _} = MFA} ->
             case recorded_initial_call(P, Ctx) of
-                undefined -> label(MFA);
-                Recorded -> label(Recorded)
+                undefined -> mfa(MFA);
+                Recorded -> mfa(Recorded)
             end;
-        {initial_call, MFA} -> label(MFA);
+        {initial_call, MFA} -> mfa(MFA);
         undefined -> <<"exited">>
     end.
 
@@ -315,13 +317,13 @@ recorded_initial_call(P, {_, false}) ->
         undefined -> undefined
     end.
 
-mfa(M, F, A) ->
+mfa({M, F, A}) when is_atom(M), is_atom(F), is_integer(A) ->
     <<(atom_to_binary(M, utf8))/binary, ":", (atom_to_binary(F, utf8))/binary, "/",
-      (integer_to_binary(A))/binary>>.
+      (integer_to_binary(A))/binary>>;
+mfa(Other) -> label(Other).
 
 %% Any term as UTF-8; chars_limit keeps formatting a huge term cheap.
 label(A) when is_atom(A) -> atom_to_binary(A, utf8);
-label({M, F, A}) when is_atom(M), is_atom(F), is_integer(A) -> mfa(M, F, A);
 label(B) when is_binary(B) ->
     case unicode:characters_to_binary(B) of
         Utf8 when is_binary(Utf8) -> Utf8;

@@ -1,0 +1,57 @@
+# beam_exporter: `make demo` and `make test` set up what they need.
+GO        ?= go
+BINARY    := beam_exporter
+PROBE_SRC := erlnode/probe/beam_exporter_probe_v1.erl
+PROBE_BIN := erlnode/probe/beam_exporter_probe_v1.beam
+# Debian packages the tests and the demo run against.
+PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap
+
+.PHONY: all build test vet deps probe alerts demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BINARY) ./cmd/beam_exporter
+
+# deps installs the Debian packages when they are missing. As root it runs
+# apt-get; otherwise it stops and prints the command to run.
+deps:
+	@missing=""; \
+	command -v erl >/dev/null || missing="$$missing erlang-nox"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo ">> installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "missing:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+# test runs vet and every test, including the integration tests against real
+# OTP 25, 27 and 29 nodes (the first run builds the 27 and 29 roots).
+test: deps vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# probe recompiles the embedded probe module, deterministically.
+probe:
+	erlc +deterministic -o erlnode/probe $(PROBE_SRC)
+
+# alerts regenerates the rule files from alerts/thresholds.yml.
+alerts:
+	$(GO) run ./alerts/gen
+
+# demo runs a throwaway node with a synthetic workload and the exporter against it.
+demo: deps build
+	$(GO) run ./cmd/beam_demo
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -f $(BINARY)

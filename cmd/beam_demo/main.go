@@ -1,0 +1,116 @@
+// beam_demo starts a throwaway BEAM node with a small synthetic workload and
+// beam_exporter against it, for `make demo`. Ctrl-C stops both.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// workload keeps every panel of the dashboards busy: a process that works
+// half the time, a mailbox that grows without bound, a large ETS table and a
+// 64 MB binary, each held by a registered process so it has a stable name.
+const workload = `
+Hold = fun(Name, Init) -> register(Name, spawn(fun() -> State = Init(), receive never -> State end end)) end,
+Hold(demo_mailbox, fun() -> ok end),
+Hold(demo_binary, fun() -> binary:copy(<<0>>, 64 * 1024 * 1024) end),
+Hold(demo_ets_owner, fun() -> T = ets:new(demo_table, [named_table, public]), ets:insert(T, [{I, I} || I <- lists:seq(1, 50000)]), T end),
+register(demo_worker, spawn(fun() -> Work = fun W() -> _ = lists:sum(lists:seq(1, 200000)), timer:sleep(5), W() end, Work() end)),
+register(demo_sender, spawn(fun() -> Send = fun S() -> demo_mailbox ! {tick, erlang:monotonic_time()}, timer:sleep(20), S() end, Send() end)).
+`
+
+func main() {
+	listen := flag.String("listen", ":9882", "Address for the exporter's web server.")
+	flag.Parse()
+	if err := run(*listen); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(listen string) error {
+	if _, err := exec.LookPath("erl"); err != nil {
+		return fmt.Errorf("erl is not installed: run `apt-get install erlang-nox` (as root)")
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return err
+	}
+	host, _, _ = strings.Cut(host, ".")
+	nodeName := "beam_demo@" + host
+	secret := make([]byte, 16)
+	rand.Read(secret)
+	cookie := hex.EncodeToString(secret)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// erl starts EPMD itself when none runs.
+	node := exec.Command("erl", "-sname", "beam_demo", "-setcookie", cookie, "-noshell", "-eval", workload)
+	node.Stdout, node.Stderr = os.Stdout, os.Stderr
+	node.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := node.Start(); err != nil {
+		return fmt.Errorf("starting the demo node: %w", err)
+	}
+	defer syscall.Kill(-node.Process.Pid, syscall.SIGKILL)
+
+	exporter := exec.Command("./beam_exporter", "--erlang.node="+nodeName, "--web.listen-address="+listen)
+	exporter.Env = append(os.Environ(), "BEAM_EXPORTER_ERLANG_COOKIE="+cookie)
+	exporter.Stdout, exporter.Stderr = os.Stdout, os.Stderr
+	if err := exporter.Start(); err != nil {
+		return fmt.Errorf("starting beam_exporter (run `make build` first): %w", err)
+	}
+	defer exporter.Process.Signal(syscall.SIGTERM)
+
+	url := "http://localhost" + listen + "/metrics"
+	if !strings.HasPrefix(listen, ":") {
+		url = "http://" + listen + "/metrics"
+	}
+	if err := waitUp(ctx, url); err != nil {
+		return err
+	}
+	fmt.Printf("\nbeam_exporter is watching %s\n  metrics: %s\nPress Ctrl-C to stop the node and the exporter.\n\n", nodeName, url)
+
+	exited := make(chan error, 2)
+	go func() { exited <- fmt.Errorf("the demo node exited: %v", node.Wait()) }()
+	go func() { exited <- fmt.Errorf("beam_exporter exited: %v", exporter.Wait()) }()
+	select {
+	case <-ctx.Done():
+		fmt.Println("stopping")
+		return nil
+	case err := <-exited:
+		return err
+	}
+}
+
+// waitUp polls the metrics page until the exporter reports the node up.
+func waitUp(ctx context.Context, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			buf := make([]byte, 1<<20)
+			n, _ := resp.Body.Read(buf)
+			resp.Body.Close()
+			if strings.Contains(string(buf[:n]), "\nbeam_up 1") {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the exporter did not report the demo node up within 30s (see the log above)")
+}
