@@ -19,15 +19,14 @@
 
 %%% ------------------------------------------------------------- sessions
 
-%% session(Owner :: pid(), Opts :: #{msacc => boolean()}) ->
-%%     {ok, Session :: pid()} | {error, badarg}.
-%%
 %% Starts an unlinked session process that lives until Owner goes (it is
 %% monitored, so a dropped connection ends it with 'DOWN' noconnection) or it
 %% gets the atom `stop'. It enables scheduler_wall_time itself because ERTS
 %% keeps that flag on only while a process that enabled it lives, and an RPC
 %% worker dies right after the call. msacc => true also asks the msacc keeper
 %% for microstate accounting. Both are on by the time this returns.
+-spec session(Owner :: pid(), Opts :: #{msacc => boolean()}) ->
+          {ok, Session :: pid()} | {error, badarg}.
 session(Owner, Opts) when is_pid(Owner), is_map(Opts) ->
     case Opts of
         #{msacc := Msacc} when is_boolean(Msacc), map_size(Opts) =:= 1 ->
@@ -111,12 +110,6 @@ keeper(Sessions, Mine) ->
 
 %%% -------------------------------------------------------- top processes
 
-%% top_processes(N :: 1..1000, WindowMs :: 0..60000) ->
-%%     {ok, #{memory := Top, message_queue_len := Top, reductions := Top,
-%%            window_us := non_neg_integer(), processes := non_neg_integer()}}
-%%   | {error, badarg}
-%%   when Top :: [{Name :: binary(), Value :: pos_integer()}].
-%%
 %% Ranks the processes by memory (bytes), message queue length and
 %% reductions done during a window, in one scan. The first pass remembers
 %% each process's reductions, the only memory that grows with the node (one
@@ -126,6 +119,11 @@ keeper(Sessions, Mine) ->
 %% window_us is the time between the midpoints of the passes, the mean of the
 %% processes' windows; processes is how many the second pass read. The
 %% caller is left out, and only the winners are named (name/2).
+-spec top_processes(N :: 1..1000, WindowMs :: 0..60000) ->
+          {ok, #{memory := Top, message_queue_len := Top, reductions := Top,
+                 window_us := non_neg_integer(), processes := non_neg_integer()}}
+        | {error, badarg}
+      when Top :: [{Name :: binary(), Value :: pos_integer()}].
 top_processes(N, WindowMs) when is_integer(N), N >= 1, N =< 1000,
                                  is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000 ->
     T0 = erlang:monotonic_time(microsecond),
@@ -183,14 +181,14 @@ top(Room, Set) -> {Room, 0, Set}.
 
 %%% ------------------------------------------------------------------ ets
 
-%% ets_tables(N :: 1..1000) ->
-%%     {ok, [{Name :: binary(), MemoryBytes :: non_neg_integer(),
-%%            Objects :: non_neg_integer()}]} | {error, badarg}.
-%%
 %% The N largest tables by memory, descending. A named table is labelled by
 %% its name, an unnamed one by its owner (name/2); tables that share a label
 %% are summed first, so labels are unique and the many unnamed tables of one
 %% process make one entry. Tables that vanish mid-scan are skipped.
+-spec ets_tables(N :: 1..1000) ->
+          {ok, [{Name :: binary(), MemoryBytes :: non_neg_integer(),
+                 Objects :: non_neg_integer()}]}
+        | {error, badarg}.
 ets_tables(N) when is_integer(N), N >= 1, N =< 1000 ->
     Word = erlang:system_info(wordsize),
     Ctx = name_context(),
@@ -223,16 +221,15 @@ table_label(T, Ctx, Owners) ->
 
 %%% ---------------------------------------------------------------- locks
 
-%% lock_counters(N :: 1..1000) ->
-%%     {ok, unavailable}
-%%   | {ok, [{Class :: binary(), Acquisitions :: non_neg_integer(),
-%%            Collisions :: non_neg_integer()}]}
-%%   | {error, badarg | unexpected_lcnt_format}.
-%%
 %% Lock counters summed per lock class over all instances and locations,
 %% the N classes with most collisions first. Only emulators built with lock
 %% counting keep them; elsewhere {ok, unavailable}. erts_debug:lcnt_collect/0
 %% is internal, so a shape we do not know is reported rather than guessed.
+-spec lock_counters(N :: 1..1000) ->
+          {ok, unavailable}
+        | {ok, [{Class :: binary(), Acquisitions :: non_neg_integer(),
+                 Collisions :: non_neg_integer()}]}
+        | {error, badarg | unexpected_lcnt_format}.
 lock_counters(N) when is_integer(N), N >= 1, N =< 1000 ->
     case erlang:system_info(lock_counting) of
         true ->
