@@ -42,9 +42,11 @@ test: deps vet
 probe:
 	erlc +deterministic -o erlnode/probe $(PROBE_SRC)
 
-# alerts regenerates the rule files from alerts/thresholds.yml.
+# alerts regenerates the rule files and the dashboards' threshold lines from
+# alerts/thresholds.yml.
 alerts:
 	$(GO) run ./alerts/gen
+	$(GO) run ./dashboards/gen
 
 # demo runs a throwaway node with a synthetic workload and the exporter against it.
 demo: deps build
