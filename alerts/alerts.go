@@ -12,7 +12,8 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -73,7 +74,7 @@ func ParseRuleFile(data []byte) (RuleFile, error) {
 func Rules() ([]Rule, error) {
 	var out []Rule
 	rf := RuleFiles()
-	for _, name := range sortedKeys(rf) {
+	for _, name := range slices.Sorted(maps.Keys(rf)) {
 		f, err := ParseRuleFile(rf[name])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", name, err)
@@ -83,13 +84,4 @@ func Rules() ([]Rule, error) {
 		}
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

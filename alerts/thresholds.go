@@ -3,8 +3,10 @@ package alerts
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -215,7 +217,7 @@ func (t Thresholds) Validate() error {
 		"binary_growth.horizon":       t.BinaryGrowth.Horizon,
 		"binary_growth.min_uptime":    t.BinaryGrowth.MinUptime,
 	}
-	for _, k := range sortedKeys(windows) {
+	for _, k := range slices.Sorted(maps.Keys(windows)) {
 		if d := windows[k]; d.IsZero() || d.D < time.Second {
 			bad("%s: missing or shorter than 1s", k)
 		}

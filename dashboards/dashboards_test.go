@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -631,7 +633,7 @@ func TestQueriesReturnData(t *testing.T) {
 	}
 	series := syntheticSeries()
 	var input []any
-	for _, k := range sortedKeys(series) {
+	for _, k := range slices.Sorted(maps.Keys(series)) {
 		input = append(input, map[string]any{"series": k, "values": series[k]})
 	}
 	vars := map[string]string{"job": ".+", "instance": ".+", "__rate_interval": "2m"}
@@ -672,13 +674,4 @@ func TestQueriesReturnData(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a dashboard query returns no data on synthetic series (got: nothing): %v\n%s", err, res)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,6 +81,24 @@ func TestBadConfigurationExits2(t *testing.T) {
 	}
 }
 
+// lockedBuffer collects the exporter's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func withoutCookieEnv() []string {
 	var env []string
 	for _, e := range os.Environ() {
@@ -111,7 +130,7 @@ func TestLiveScrape(t *testing.T) {
 			t.Parallel()
 			node := erltest.Start(t, erltest.Options{OTP: otp, Name: erltest.UniqueName("e2e")})
 			addr := freePort(t)
-			var logs bytes.Buffer
+			var logs lockedBuffer
 			cmd := exec.Command(binary, "--erlang.node="+node.Name, "--web.listen-address="+addr, "--log.level=debug",
 				"--erlang.local-name="+erltest.UniqueName("beam_exporter")+"@"+strings.SplitN(node.Name, "@", 2)[1])
 			cmd.Env = append(withoutCookieEnv(), "BEAM_EXPORTER_ERLANG_COOKIE="+node.Cookie)
@@ -143,7 +162,7 @@ func TestLiveScrape(t *testing.T) {
 			if out, err := lint.CombinedOutput(); err != nil || len(out) > 0 {
 				t.Errorf("promtool check metrics: %v\n%s", err, out)
 			}
-			for what, text := range map[string][]byte{"metrics": body, "logs": logs.Bytes(), "arguments": args} {
+			for what, text := range map[string][]byte{"metrics": body, "logs": []byte(logs.String()), "arguments": args} {
 				if bytes.Contains(text, []byte(node.Cookie)) {
 					t.Errorf("the cookie appears in the exporter's %s", what)
 				}

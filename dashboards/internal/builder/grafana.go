@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -156,7 +158,7 @@ func (r renderer) dashboard(d dashboard) (map[string]any, error) {
 		map[string]any{"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
 	}
 	names := map[string]string{"timeseries": "Time series", "stat": "Stat", "table": "Table", "bargauge": "Bar gauge"}
-	for _, t := range sortedKeys(types) {
+	for _, t := range slices.Sorted(maps.Keys(types)) {
 		requires = append(requires, map[string]any{"type": "panel", "id": t, "name": names[t], "version": ""})
 	}
 	return map[string]any{
@@ -475,15 +477,6 @@ func nonNil(v []any) []any {
 	return v
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // unitOverride sets the unit of one (display) column or series.
 func unitOverride(name, unit string) any {
 	return map[string]any{
@@ -515,7 +508,7 @@ var merge = map[string]any{"id": "merge", "options": map[string]any{}}
 func valueMapping(m map[string][2]string) []any {
 	opts := map[string]any{}
 	n := 0
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		opts[k] = map[string]any{"color": m[k][1], "index": n, "text": m[k][0]}
 		n++
 	}
