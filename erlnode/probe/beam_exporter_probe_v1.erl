@@ -151,9 +151,9 @@ reductions([P | Ps], Acc) ->
     end;
 reductions([], Acc) -> Acc.
 
-%% process_info/2 with memory makes the target answer a signal, so this pass
-%% costs a context switch per process; reading all three items in that one
-%% call is what keeps it to one.
+%% For memory, process_info/2 waits until the target, scheduled for it,
+%% answers a signal: a round trip per process that dominates this pass.
+%% Asking for all three items in one call keeps it to one.
 rank([Me | Ps], Me, Before, Count, Mem, Mql, Red) ->
     rank(Ps, Me, Before, Count, Mem, Mql, Red);
 rank([P | Ps], Me, Before, Count, Mem, Mql, Red) ->
