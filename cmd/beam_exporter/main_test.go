@@ -118,9 +118,9 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestLiveScrape runs the binary against a real node of each release, checks
+// TestEndToEndScrape runs the binary against a real node of each release, checks
 // the scrape with promtool, and looks for the cookie everywhere it must not be.
-func TestLiveScrape(t *testing.T) {
+func TestEndToEndScrape(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Fatal("promtool is missing: apt-get install prometheus")
