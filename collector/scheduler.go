@@ -4,13 +4,18 @@ package collector
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
 	"github.com/beam-exporter/beam_exporter/erlnode"
 	"github.com/ergo-services/ergo/etf"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+var perScheduler = kingpin.Flag("collector.scheduler.per-scheduler",
+	"Also export beam_scheduler_instance_utilization_ratio, one series per scheduler (off by default: large machines would multiply series).").Default("false").Bool()
 
 func init() {
 	register("scheduler", true, TierFast, func() Collector { return &schedulerCollector{} })
@@ -19,6 +24,10 @@ func init() {
 var schedulerUtilizationDesc = prometheus.NewDesc(namespace+"_scheduler_utilization_ratio",
 	"Share of wall time the online schedulers of a type spent doing work, averaged over the type's schedulers, between the last two refreshes (statistics(scheduler_wall_time_all); needs the probe). Up to one fast tier old.",
 	[]string{"type"}, nil)
+
+var schedulerInstanceUtilizationDesc = prometheus.NewDesc(namespace+"_scheduler_instance_utilization_ratio",
+	"Share of wall time one online scheduler spent doing work between the last two refreshes (only with --collector.scheduler.per-scheduler). Up to one fast tier old.",
+	[]string{"type", "scheduler"}, nil)
 
 // firstSampleWindow is how long the first refresh of a connection waits
 // between its two samples, having no earlier one to compare with.
@@ -61,8 +70,14 @@ func (c *schedulerCollector) Update(ctx context.Context, node Node, ch chan<- pr
 		return err
 	}
 	c.previous, c.generation = current, node.Generation()
-	for typ, ratio := range utilization(previous, current, counts) {
+	ratios := schedulerRatios(previous, current, counts)
+	for typ, ratio := range averageByType(ratios) {
 		ch <- prometheus.MustNewConstMetric(schedulerUtilizationDesc, prometheus.GaugeValue, ratio, typ)
+	}
+	if *perScheduler {
+		for _, r := range ratios {
+			ch <- prometheus.MustNewConstMetric(schedulerInstanceUtilizationDesc, prometheus.GaugeValue, r.ratio, r.typ, strconv.Itoa(r.id))
+		}
 	}
 	return nil
 }
@@ -112,12 +127,17 @@ func parseWallTime(t etf.Term) (map[int]wallTime, error) {
 	return out, nil
 }
 
-// utilization averages active/total deltas over the online schedulers of
-// each type. A type without a measurable interval is left out rather than
-// reported as 0.
-func utilization(prev, cur map[int]wallTime, counts schedulerCounts) map[string]float64 {
-	sums := map[string]float64{}
-	n := map[string]int{}
+// schedulerRatio is one online scheduler's active share of an interval.
+type schedulerRatio struct {
+	id    int
+	typ   string
+	ratio float64
+}
+
+// schedulerRatios computes active/total deltas for the online schedulers. A
+// scheduler without a measurable interval is left out rather than reported as 0.
+func schedulerRatios(prev, cur map[int]wallTime, counts schedulerCounts) []schedulerRatio {
+	var out []schedulerRatio
 	for id, c := range cur {
 		typ, online := counts.typeOf(id)
 		p, ok := prev[id]
@@ -125,12 +145,21 @@ func utilization(prev, cur map[int]wallTime, counts schedulerCounts) map[string]
 			continue
 		}
 		ratio := (c.active - p.active) / (c.total - p.total)
-		sums[typ] += min(max(ratio, 0), 1)
-		n[typ]++
-	}
-	out := map[string]float64{}
-	for typ, s := range sums {
-		out[typ] = s / float64(n[typ])
+		out = append(out, schedulerRatio{id: id, typ: typ, ratio: min(max(ratio, 0), 1)})
 	}
 	return out
+}
+
+// averageByType averages the ratios of each scheduler type.
+func averageByType(ratios []schedulerRatio) map[string]float64 {
+	sums := map[string]float64{}
+	n := map[string]int{}
+	for _, r := range ratios {
+		sums[r.typ] += r.ratio
+		n[r.typ]++
+	}
+	for typ := range sums {
+		sums[typ] /= float64(n[typ])
+	}
+	return sums
 }

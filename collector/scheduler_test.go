@@ -25,7 +25,11 @@ func TestUtilization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := utilization(prev, cur, counts)
+	ratios := schedulerRatios(prev, cur, counts)
+	if len(ratios) != 5 {
+		t.Errorf("got %d per-scheduler ratios, want 5 (scheduler 4 is offline): %v", len(ratios), ratios)
+	}
+	got := averageByType(ratios)
 	want := map[string]float64{typeNormal: 0.75, typeDirtyCPU: 0.25, typeDirtyIO: 0.05}
 	for typ, w := range want {
 		if math.Abs(got[typ]-w) > 1e-9 {
