@@ -22,7 +22,7 @@ func (msaccCollector) Update(ctx context.Context, node Node, ch chan<- prometheu
 	// Microstate accounting is switched on by the probe session, which
 	// switches it off again when the last exporter leaves.
 	if err := node.EnsureSession(ctx); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return probeError("starting the probe session", err)
 	}
 	reply, err := statistics(ctx, node, "microstate_accounting")
 	if err != nil {

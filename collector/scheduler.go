@@ -46,7 +46,7 @@ func (c *schedulerCollector) Update(ctx context.Context, node Node, ch chan<- pr
 	// Scheduler wall time stays on only while a process that enabled it
 	// lives; the probe session is that process.
 	if err := node.EnsureSession(ctx); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return probeError("starting the probe session", err)
 	}
 	counts, err := readSchedulerCounts(ctx, node)
 	if err != nil {

@@ -338,12 +338,6 @@ func classify(err error) string {
 	}
 }
 
-// Call runs module:function(args...) on the node. It fails at once when
-// there is no connection, and when the connection drops during the call.
-func (c *Client) Call(ctx context.Context, module, function string, args ...etf.Term) (etf.Term, error) {
-	return c.call(ctx, module, function, args...)
-}
-
 // Close ends the probe session, disconnects and stops the local node.
 func (c *Client) Close() {
 	if lc := c.current(); lc != nil {

@@ -112,9 +112,10 @@ func (in *inbox) HandleInfo(_ *gen.ServerProcess, message etf.Term) gen.ServerSt
 	return gen.ServerStatusOK
 }
 
-// call sends {call, M, F, A, user} to rex on the target and waits for the
-// reply, the context's end, or the connection's end.
-func (c *Client) call(ctx context.Context, module, function string, args ...etf.Term) (etf.Term, error) {
+// Call runs module:function(args...) on the node: it sends {call, M, F, A,
+// user} to rex and waits for the reply, the context's end, or the
+// connection's end. It fails at once when there is no connection.
+func (c *Client) Call(ctx context.Context, module, function string, args ...etf.Term) (etf.Term, error) {
 	conn := c.current()
 	if conn == nil {
 		return nil, ErrNotConnected

@@ -36,7 +36,7 @@ func (c *Client) ensureProbeLocked(ctx context.Context, lc *liveConn) error {
 	if lc.probeLoaded {
 		return nil
 	}
-	loaded, err := c.call(ctx, "erlang", "module_loaded", etf.Atom(ProbeModule))
+	loaded, err := c.Call(ctx, "erlang", "module_loaded", etf.Atom(ProbeModule))
 	if err != nil {
 		return fmt.Errorf("checking for the probe module: %w", err)
 	}
@@ -50,7 +50,7 @@ func (c *Client) ensureProbeLocked(ctx context.Context, lc *liveConn) error {
 			return nil
 		}
 	}
-	reply, err := c.call(ctx, "code", "load_binary", etf.Atom(ProbeModule), ProbeModule+".beam", ProbeBinary())
+	reply, err := c.Call(ctx, "code", "load_binary", etf.Atom(ProbeModule), ProbeModule+".beam", ProbeBinary())
 	if err != nil {
 		return fmt.Errorf("loading the probe module: %w", err)
 	}
@@ -64,11 +64,11 @@ func (c *Client) ensureProbeLocked(ctx context.Context, lc *liveConn) error {
 // sameProbe compares the loaded module's MD5 with that of our binary, both
 // computed by the node, so that the comparison uses its own notion of MD5.
 func (c *Client) sameProbe(ctx context.Context) (bool, error) {
-	loaded, err := c.call(ctx, ProbeModule, "module_info", etf.Atom("md5"))
+	loaded, err := c.Call(ctx, ProbeModule, "module_info", etf.Atom("md5"))
 	if err != nil {
 		return false, fmt.Errorf("reading the loaded probe's version: %w", err)
 	}
-	ours, err := c.call(ctx, "beam_lib", "md5", ProbeBinary())
+	ours, err := c.Call(ctx, "beam_lib", "md5", ProbeBinary())
 	if err != nil {
 		return false, fmt.Errorf("reading our probe's version: %w", err)
 	}
@@ -107,7 +107,7 @@ func (c *Client) EnsureSession(ctx context.Context) error {
 		return err
 	}
 	opts := etf.Map{etf.Atom("msacc"): c.cfg.MSAcc}
-	reply, err := c.call(ctx, ProbeModule, "session", c.process.Self(), opts)
+	reply, err := c.Call(ctx, ProbeModule, "session", c.process.Self(), opts)
 	if err != nil {
 		return fmt.Errorf("starting the probe session: %w", err)
 	}
@@ -128,5 +128,5 @@ func (c *Client) ProbeCall(ctx context.Context, function string, args ...etf.Ter
 	if err := c.EnsureProbe(ctx); err != nil {
 		return nil, err
 	}
-	return c.call(ctx, ProbeModule, function, args...)
+	return c.Call(ctx, ProbeModule, function, args...)
 }
