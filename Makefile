@@ -33,17 +33,11 @@ deps:
 vet:
 	$(GO) vet ./...
 
-# test runs vet and every test, including the integration tests against real
-# OTP 25, 27 and 29 nodes (the first run builds the 27 and 29 roots).
-#
-# The live collector tests run several ergo nodes in one process, and ergo
-# v1.999.224 writes a package-level variable (node.corePID) whenever a node
-# starts, which the race detector rightly flags. The exporter itself runs one
-# ergo node per process, so those tests run without -race; everything else,
-# the exporter binary of the end-to-end tests included, runs with it.
+# test runs vet and every test, with the race detector, including the
+# integration tests against real OTP 25, 27 and 29 nodes (the first run builds
+# the 27 and 29 roots).
 test: deps vet
-	$(GO) test -race -count=1 -timeout 20m -skip '^TestLive' ./...
-	$(GO) test -count=1 -timeout 20m -run '^TestLive' ./collector
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 # probe recompiles the embedded probe module, deterministically.
 probe:

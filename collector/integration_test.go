@@ -55,7 +55,6 @@ func connect(t *testing.T, node *erltest.Node, o liveOptions) *live {
 	}
 	client, err := erlnode.New(erlnode.Config{
 		Target: node.Name, Cookie: node.Cookie, LoadProbe: o.loadProbe, MSAcc: true,
-		LocalName: erltest.UniqueName("beam_exporter") + "@" + strings.SplitN(node.Name, "@", 2)[1],
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package erlnode
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
-	"github.com/ergo-services/ergo/gen"
 	"github.com/ergo-services/ergo/node"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -52,18 +52,19 @@ type Config struct {
 	NetTickTime time.Duration // the target's net_ticktime; 0 means 60 s
 	LoadProbe   bool          // may the probe module be loaded on the target
 	MSAcc       bool          // should the session switch microstate accounting on
-	Logger      log.Logger
+	// TLS, when set, makes the connection TLS distribution (inet_tls_dist).
+	TLS    *tls.Config
+	Logger log.Logger
 }
 
-// Client owns one ergo node and its connection to one target.
+// Client keeps the connection to one target, through the process's shared
+// local node.
 type Client struct {
 	cfg       Config
 	logger    log.Logger
-	node      node.Node
-	process   gen.Process
-	calls     *calls
+	local     *localNode
+	route     *route
 	handshake *hiddenHandshake
-	resolver  *resolver
 	proto     *distProto
 
 	conn       atomic.Pointer[liveConn]
@@ -98,8 +99,9 @@ func init() {
 	flag.CommandLine.Set("ergo.warning", "false")
 }
 
-// New starts the local ergo node. It does not connect: Run and
-// EnsureConnected do that.
+// New registers the target with the local node, which it starts on first
+// use. It does not connect: Run and EnsureConnected do that. One process may
+// monitor a target through one Client at a time.
 func New(cfg Config) (*Client, error) {
 	if _, _, err := SplitNodeName(cfg.Target); err != nil {
 		return nil, err
@@ -116,14 +118,15 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = log.NewNopLogger()
 	}
+	if cfg.Cookie == "" {
+		// ergo would fall back to the local node's cookie.
+		return nil, errors.New("no cookie")
+	}
 	c := &Client{
-		cfg:       cfg,
-		logger:    log.With(cfg.Logger, "node", cfg.Target),
-		calls:     newCalls(),
-		handshake: &hiddenHandshake{},
-		resolver:  &resolver{epmdPort: cfg.EPMDPort, distPort: cfg.DistPort},
-		dropped:   make(chan struct{}, 1),
-		backoff:   minBackoff,
+		cfg:     cfg,
+		logger:  log.With(cfg.Logger, "node", cfg.Target),
+		dropped: make(chan struct{}, 1),
+		backoff: minBackoff,
 	}
 	c.proto = &distProto{
 		netTickTime: cfg.NetTickTime,
@@ -132,26 +135,27 @@ func New(cfg Config) (*Client, error) {
 			level.Warn(c.logger).Log("msg", fmt.Sprintf(format, args...))
 		},
 	}
-	opts := node.Options{
-		Handshake: c.handshake,
-		Proto:     c.proto,
-		Registrar: c.resolver,
-		// ergo insists on a listener. This one is bound to loopback, never
-		// registered in EPMD, and the handshake refuses whatever reaches it.
-		Listeners: []node.Listener{{Hostname: "127.0.0.1", ListenBegin: 15000, ListenEnd: 65000}},
-		Flags:     node.Flags{Enable: true, EnableBigCreation: true},
-		System:    node.System{DisableAnonMetrics: true},
-	}
-	n, err := node.StartWithContext(context.Background(), cfg.LocalName, cfg.Cookie, opts)
+	local, err := attachLocal(cfg.LocalName, c)
 	if err != nil {
-		return nil, fmt.Errorf("starting the local distribution node: %w", err)
+		return nil, err
 	}
-	p, err := n.Spawn("", gen.ProcessOptions{MailboxSize: 1024}, &inbox{calls: c.calls})
-	if err != nil {
-		n.Stop()
-		return nil, fmt.Errorf("starting the inbox process: %w", err)
+	c.local = local
+	// A handshake of its own keeps this target's last error apart.
+	c.handshake = &hiddenHandshake{name: local.handshake.name, creation: local.handshake.creation}
+	c.route = &route{
+		epmdPort: cfg.EPMDPort,
+		distPort: cfg.DistPort,
+		options: node.RouteOptions{
+			Cookie:    cfg.Cookie,
+			Handshake: c.handshake,
+			Proto:     c.proto,
+			TLS:       cfg.TLS,
+			// In ergo v1.999.224 IsErgo only decides whose TLS settings the
+			// dialer uses: the route's, rather than the local node's.
+			IsErgo: cfg.TLS != nil,
+		},
 	}
-	c.node, c.process = n, p
+	local.resolver.routes.Store(cfg.Target, c.route)
 	return c, nil
 }
 
@@ -227,8 +231,7 @@ func (c *Client) dropConnection(dist *connection, err error) {
 	if lc == nil || lc.dist != dist || !c.conn.CompareAndSwap(lc, nil) {
 		return
 	}
-	close(lc.down)
-	c.calls.failAll(ErrNotConnected)
+	close(lc.down) // fails this connection's pending calls
 	level.Warn(c.logger).Log("msg", "lost the connection to the node", "err", err)
 	// No lock here: current() may call this while EnsureConnected holds
 	// connectMu. The attempt after a drop is due at once anyway, because a
@@ -289,7 +292,7 @@ func (c *Client) countError(reason string) {
 // failed connect as the same "no route", so we resolve first ourselves and
 // read the handshake's own error afterwards.
 func (c *Client) connect(ctx context.Context) (string, error) {
-	if _, err := c.resolver.Resolve(c.cfg.Target); err != nil {
+	if _, err := c.route.resolve(c.cfg.Target); err != nil {
 		if errors.Is(err, ErrUnknownNode) {
 			return ReasonUnknownNode, fmt.Errorf("%s: %w", c.cfg.Target, err)
 		}
@@ -297,7 +300,7 @@ func (c *Client) connect(ctx context.Context) (string, error) {
 	}
 	c.handshake.lastErr.Store(nil)
 	done := make(chan error, 1)
-	go func() { done <- c.node.Connect(c.cfg.Target) }()
+	go func() { done <- c.local.node.Connect(c.cfg.Target) }()
 	var err error
 	select {
 	case err = <-done:
@@ -338,18 +341,20 @@ func classify(err error) string {
 	}
 }
 
-// Close ends the probe session, disconnects and stops the local node.
+// Close ends the probe session, disconnects, and frees the target for
+// another Client. The local node stays for the life of the process.
 func (c *Client) Close() {
 	if lc := c.current(); lc != nil {
 		lc.probeOnce.Lock()
 		if lc.hasSession {
 			// The session would end on its own when the connection drops;
 			// telling it first restores the node's flags without delay.
-			c.process.Send(lc.session, etf.Atom("stop"))
+			c.local.inbox.Send(lc.session, etf.Atom("stop"))
 		}
 		lc.probeOnce.Unlock()
 		time.Sleep(50 * time.Millisecond) // let the stop leave before the socket closes
-		c.node.Disconnect(c.cfg.Target)
+		c.local.node.Disconnect(c.cfg.Target)
+		c.dropConnection(lc.dist, errors.New("closed"))
 	}
-	c.node.Stop()
+	c.local.detach(c)
 }

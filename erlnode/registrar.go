@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
@@ -27,11 +28,19 @@ const epmdTimeout = 3 * time.Second
 
 // resolver implements ergo's node.Registrar. ergo's default registrar starts
 // an EPMD server of its own when none answers, which would take port 4369 from
-// the cluster's real EPMD, and registers the node; this one only resolves.
+// the cluster's real EPMD, and registers the node; this one only resolves,
+// and only the nodes a Client asked for, each with that Client's route.
 type resolver struct {
+	routes sync.Map // target name -> *route
+}
+
+// route is how to reach one target: where to ask for its port, and the
+// cookie, TLS settings, handshake and proto that ergo is to use for it.
+type route struct {
 	epmdPort int
 	// distPort, when set, is dialled directly and EPMD is never asked.
 	distPort int
+	options  node.RouteOptions
 }
 
 var _ node.Registrar = (*resolver)(nil)
@@ -52,19 +61,28 @@ func (r *resolver) ConfigItem(string) (etf.Term, error) {
 }
 func (r *resolver) SetConfigUpdateCallback(func(string, etf.Term) error) error { return nil }
 
+// Resolve is ergo's look-up. A node that no Client monitors has no route, so
+// nothing can make the exporter dial a node it was not configured for.
 func (r *resolver) Resolve(peer string) (node.Route, error) {
+	v, ok := r.routes.Load(peer)
+	if !ok {
+		return node.Route{}, fmt.Errorf("%s is not a monitored node", peer)
+	}
+	return v.(*route).resolve(peer)
+}
+
+func (rt *route) resolve(peer string) (node.Route, error) {
 	alive, host, err := SplitNodeName(peer)
 	if err != nil {
 		return node.Route{}, err
 	}
-	if r.distPort != 0 {
-		return node.Route{Node: peer, Host: host, Port: uint16(r.distPort)}, nil
+	port := uint16(rt.distPort)
+	if port == 0 {
+		if port, err = lookupPort(host, rt.epmdPort, alive); err != nil {
+			return node.Route{}, err
+		}
 	}
-	port, err := lookupPort(host, r.epmdPort, alive)
-	if err != nil {
-		return node.Route{}, err
-	}
-	return node.Route{Node: peer, Host: host, Port: port}, nil
+	return node.Route{Node: peer, Host: host, Port: port, Options: rt.options}, nil
 }
 
 // lookupPort asks EPMD on host for the distribution port of alive (PORT_PLEASE2_REQ).

@@ -27,16 +27,11 @@ type BadRPCError struct{ Reason string }
 
 func (e *BadRPCError) Error() string { return "the node answered badrpc: " + e.Reason }
 
-type callResult struct {
-	reply etf.Term
-	err   error
-}
-
 // calls is the table of calls waiting for a reply. ergo v1.999.224 has no RPC
 // helper, so we speak rex's gen_server protocol ourselves.
 type calls struct {
 	mu      sync.Mutex
-	pending map[etf.Ref]chan callResult
+	pending map[etf.Ref]chan etf.Term
 	counter atomic.Uint64
 	salt    uint32
 }
@@ -44,7 +39,7 @@ type calls struct {
 func newCalls() *calls {
 	var salt [4]byte
 	rand.Read(salt[:])
-	return &calls{pending: make(map[etf.Ref]chan callResult), salt: binary.BigEndian.Uint32(salt[:])}
+	return &calls{pending: make(map[etf.Ref]chan etf.Term), salt: binary.BigEndian.Uint32(salt[:])}
 }
 
 // makeRef builds a reference unique for the life of the process. ergo's own
@@ -59,8 +54,8 @@ func (cs *calls) makeRef(self etf.Pid) etf.Ref {
 	}
 }
 
-func (cs *calls) add(ref etf.Ref) chan callResult {
-	ch := make(chan callResult, 1)
+func (cs *calls) add(ref etf.Ref) chan etf.Term {
+	ch := make(chan etf.Term, 1)
 	cs.mu.Lock()
 	cs.pending[ref] = ch
 	cs.mu.Unlock()
@@ -81,22 +76,12 @@ func (cs *calls) deliver(ref etf.Ref, reply etf.Term) {
 	delete(cs.pending, ref)
 	cs.mu.Unlock()
 	if ok {
-		ch <- callResult{reply: reply}
+		ch <- reply
 	}
 }
 
-// failAll ends every pending call, when the connection goes down.
-func (cs *calls) failAll(err error) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	for ref, ch := range cs.pending {
-		ch <- callResult{err: err}
-		delete(cs.pending, ref)
-	}
-}
-
-// inbox is the exporter's only process on its ergo node: the sender of every
-// call and the receiver of every reply.
+// inbox is the only process on the local node: the sender of every call to
+// every target, and the receiver of every reply.
 type inbox struct {
 	gen.Server
 	calls *calls
@@ -125,28 +110,25 @@ func (c *Client) Call(ctx context.Context, module, function string, args ...etf.
 		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
 		defer cancel()
 	}
-	self := c.process.Self()
-	ref := c.calls.makeRef(self)
-	ch := c.calls.add(ref)
-	defer c.calls.remove(ref)
+	self := c.local.inbox.Self()
+	ref := c.local.calls.makeRef(self)
+	ch := c.local.calls.add(ref)
+	defer c.local.calls.remove(ref)
 
 	request := etf.Tuple{
 		etf.Atom("$gen_call"),
 		etf.Tuple{self, ref},
 		etf.Tuple{etf.Atom("call"), etf.Atom(module), etf.Atom(function), etf.List(args), etf.Atom("user")},
 	}
-	if err := c.process.Send(gen.ProcessID{Name: "rex", Node: c.cfg.Target}, request); err != nil {
+	if err := c.local.inbox.Send(gen.ProcessID{Name: "rex", Node: c.cfg.Target}, request); err != nil {
 		return nil, fmt.Errorf("calling %s:%s: %w", module, function, err)
 	}
 	select {
-	case res := <-ch:
-		if res.err != nil {
-			return nil, fmt.Errorf("calling %s:%s: %w", module, function, res.err)
-		}
-		if t, ok := res.reply.(etf.Tuple); ok && len(t) == 2 && t[0] == etf.Atom("badrpc") {
+	case reply := <-ch:
+		if t, ok := reply.(etf.Tuple); ok && len(t) == 2 && t[0] == etf.Atom("badrpc") {
 			return nil, fmt.Errorf("calling %s:%s: %w", module, function, &BadRPCError{Reason: describeReason(t[1])})
 		}
-		return res.reply, nil
+		return reply, nil
 	case <-conn.down:
 		return nil, fmt.Errorf("calling %s:%s: %w", module, function, ErrNotConnected)
 	case <-ctx.Done():
