@@ -45,6 +45,8 @@ type live struct {
 type liveOptions struct {
 	tiers     Tiers
 	loadProbe bool
+	logger    log.Logger            // nil discards
+	configure func(*erlnode.Config) // changes to the client's configuration
 }
 
 // connect starts an exporter for node, as main does, minus HTTP.
@@ -53,15 +55,22 @@ func connect(t *testing.T, node *erltest.Node, o liveOptions) *live {
 	if o.tiers.Fast == 0 {
 		o.tiers = Tiers{Fast: time.Millisecond, Slow: time.Millisecond}
 	}
-	client, err := erlnode.New(erlnode.Config{
-		Target: node.Name, Cookie: node.Cookie, LoadProbe: o.loadProbe, MSAcc: true,
-	})
+	if o.logger == nil {
+		o.logger = log.NewNopLogger()
+	}
+	cfg := erlnode.Config{
+		Target: node.Name, Cookie: node.Cookie, LoadProbe: o.loadProbe, MSAcc: true, Logger: o.logger,
+	}
+	if o.configure != nil {
+		o.configure(&cfg)
+	}
+	client, err := erlnode.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
 	target := &countingTarget{Client: client}
-	e, err := NewExporter(target, o.tiers, log.NewNopLogger())
+	e, err := NewExporter(target, o.tiers, o.logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +80,25 @@ func connect(t *testing.T, node *erltest.Node, o liveOptions) *live {
 // scrape gathers one scrape and indexes it by family name.
 func (l *live) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return l.scrapeWithin(t, 20*time.Second)
+}
+
+// scrapeWithin is scrape with the given scrape deadline.
+func (l *live) scrapeWithin(t *testing.T, deadline time.Duration) map[string]*dto.MetricFamily {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
+	return gather(t, l.exporter.Scrape(ctx))
+}
+
+// gather collects c in a fresh registry and indexes it by family name. It
+// uses t.Error, not t.Fatal, so other goroutines may call it.
+func gather(t *testing.T, c prometheus.Collector) map[string]*dto.MetricFamily {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(l.exporter.Scrape(ctx))
+	reg.MustRegister(c)
 	families, err := reg.Gather()
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
 	}
 	out := map[string]*dto.MetricFamily{}
 	for _, f := range families {

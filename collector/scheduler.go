@@ -30,8 +30,9 @@ var schedulerInstanceUtilizationDesc = prometheus.NewDesc(namespace+"_scheduler_
 	[]string{"type", "scheduler"}, nil)
 
 // firstSampleWindow is how long the first refresh of a connection waits
-// between its two samples, having no earlier one to compare with.
-const firstSampleWindow = 500 * time.Millisecond
+// between its two samples, having no earlier one to compare with. A
+// variable only so that tests of many reconnects can shorten it.
+var firstSampleWindow = 500 * time.Millisecond
 
 // wallTime is one scheduler's cumulative {Active, Total} time.
 type wallTime struct{ active, total float64 }

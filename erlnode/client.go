@@ -73,6 +73,8 @@ type Client struct {
 	generation atomic.Uint64
 
 	// Guarded by connectMu.
+	attempt     chan error  // the ergo connect still running, if any
+	previous    *connection // the latest connection established
 	lastAttempt time.Time
 	lastReason  string
 	backoff     time.Duration
@@ -292,21 +294,38 @@ func (c *Client) countError(reason string) {
 // failed connect as the same "no route", so we resolve first ourselves and
 // read the handshake's own error afterwards.
 func (c *Client) connect(ctx context.Context) (string, error) {
-	if _, err := c.route.resolve(c.cfg.Target); err != nil {
-		if errors.Is(err, ErrUnknownNode) {
-			return ReasonUnknownNode, fmt.Errorf("%s: %w", c.cfg.Target, err)
+	if prev := c.previous; prev != nil {
+		// ergo forgets a connection only after its reader has stopped;
+		// connecting before that would hand back the dead connection.
+		select {
+		case <-prev.terminated:
+		case <-ctx.Done():
+			return ReasonTimeout, fmt.Errorf("waiting for the previous connection to close: %w", ctx.Err())
 		}
-		return ReasonUnreachable, err
 	}
-	c.handshake.lastErr.Store(nil)
-	done := make(chan error, 1)
-	go func() { done <- c.local.node.Connect(c.cfg.Target) }()
+	if c.attempt == nil {
+		if _, err := c.route.resolveContext(ctx, c.cfg.Target); err != nil {
+			switch {
+			case errors.Is(err, ErrUnknownNode):
+				return ReasonUnknownNode, fmt.Errorf("%s: %w", c.cfg.Target, err)
+			case ctx.Err() != nil:
+				return ReasonTimeout, err
+			}
+			return ReasonUnreachable, err
+		}
+		c.handshake.lastErr.Store(nil)
+		done := make(chan error, 1)
+		c.attempt = done
+		go func() { done <- c.local.node.Connect(c.cfg.Target) }()
+	}
 	var err error
 	select {
-	case err = <-done:
+	case err = <-c.attempt:
+		c.attempt = nil
 	case <-ctx.Done():
-		// ergo's dial and our handshake are bounded by their own timeouts;
-		// the attempt finishes in the background.
+		// ergo's dial and our handshake are bounded by their own timeouts.
+		// The attempt goes on, and the next caller waits for it rather than
+		// starting another: a frozen node cannot pile up goroutines.
 		return ReasonTimeout, ctx.Err()
 	}
 	if err != nil {
@@ -321,6 +340,7 @@ func (c *Client) connect(ctx context.Context) (string, error) {
 	if dist == nil || !dist.alive() {
 		return ReasonProtocol, errors.New("the connection ended right after the handshake")
 	}
+	c.previous = dist
 	c.conn.Store(&liveConn{dist: dist, generation: c.generation.Add(1), down: make(chan struct{})})
 	return "", nil
 }

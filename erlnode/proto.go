@@ -79,6 +79,9 @@ type connection struct {
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// terminated closes once ergo has forgotten the connection: only then
+	// may the next connection to the peer be registered.
+	terminated chan struct{}
 
 	writeMu   sync.Mutex
 	lastWrite atomic.Int64 // unix nanoseconds
@@ -100,6 +103,8 @@ func (p *distProto) Init(ctx context.Context, conn lib.NetReadWriter, nodename s
 		peer:      details.Name,
 		peerFlags: peer.flags,
 		creation:  details.Creation,
+
+		terminated: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
 	p.mu.Lock()
@@ -121,8 +126,11 @@ func (p *distProto) Serve(ci node.ConnectionInterface, router node.CoreRouter) {
 	}
 }
 
+// Terminate is called after ergo unregistered the connection.
 func (p *distProto) Terminate(ci node.ConnectionInterface) {
-	ci.(*connection).cancel(errors.New("terminated"))
+	c := ci.(*connection)
+	c.cancel(errors.New("terminated"))
+	close(c.terminated)
 }
 
 // alive reports whether the connection is still up.

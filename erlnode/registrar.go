@@ -68,17 +68,18 @@ func (r *resolver) Resolve(peer string) (node.Route, error) {
 	if !ok {
 		return node.Route{}, fmt.Errorf("%s is not a monitored node", peer)
 	}
-	return v.(*route).resolve(peer)
+	return v.(*route).resolveContext(context.Background(), peer)
 }
 
-func (rt *route) resolve(peer string) (node.Route, error) {
+// resolveContext looks peer up within ctx and epmdTimeout, whichever ends first.
+func (rt *route) resolveContext(ctx context.Context, peer string) (node.Route, error) {
 	alive, host, err := SplitNodeName(peer)
 	if err != nil {
 		return node.Route{}, err
 	}
 	port := uint16(rt.distPort)
 	if port == 0 {
-		if port, err = lookupPort(host, rt.epmdPort, alive); err != nil {
+		if port, err = lookupPort(ctx, host, rt.epmdPort, alive); err != nil {
 			return node.Route{}, err
 		}
 	}
@@ -86,13 +87,17 @@ func (rt *route) resolve(peer string) (node.Route, error) {
 }
 
 // lookupPort asks EPMD on host for the distribution port of alive (PORT_PLEASE2_REQ).
-func lookupPort(host string, epmdPort int, alive string) (uint16, error) {
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(epmdPort)), epmdTimeout)
+func lookupPort(ctx context.Context, host string, epmdPort int, alive string) (uint16, error) {
+	ctx, cancel := context.WithTimeout(ctx, epmdTimeout)
+	defer cancel()
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(epmdPort)))
 	if err != nil {
 		return 0, fmt.Errorf("asking EPMD on %s: %w", host, err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(epmdTimeout))
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
 
 	req := binary.BigEndian.AppendUint16(nil, uint16(1+len(alive)))
 	req = append(req, 'z')
