@@ -6,7 +6,7 @@ PROBE_BIN := erlnode/probe/beam_exporter_probe_v1.beam
 # Debian packages the tests and the demo run against.
 PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap
 
-.PHONY: all build test vet deps probe alerts demo bench clean
+.PHONY: all build test vet deps probe alerts demo bench fuzz clean
 
 all: build
 
@@ -55,6 +55,17 @@ demo: deps build
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# fuzz runs every fuzz target for FUZZTIME each; plain `go test` runs only
+# their committed seed corpus. New crashers land in testdata/fuzz.
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in ./collector ./erlnode; do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo ">> $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
 
 clean:
 	rm -f $(BINARY)

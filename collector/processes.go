@@ -35,6 +35,9 @@ var (
 		[]string{"rank", "process"}, nil)
 )
 
+// maxWindow bounds the window a top_processes answer may report.
+const maxWindow = time.Hour
+
 // processRankings is the probe's top_processes answer.
 type processRankings struct {
 	memory, messageQueue, reductions []rankedEntry
@@ -113,6 +116,11 @@ func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
 	us, err := erlnode.NonNegative(v)
 	if err != nil {
 		return r, fmt.Errorf("window_us: %w", err)
+	}
+	// The probe's window is at most a minute plus its own run time; far
+	// beyond that the conversion to a Duration would overflow.
+	if us > maxWindow.Seconds()*1e6 {
+		return r, fmt.Errorf("window_us: %.0f is beyond %s", us, maxWindow)
 	}
 	r.window = time.Duration(us) * time.Microsecond
 	return r, nil

@@ -49,12 +49,13 @@ func TestProcessesMalformed(t *testing.T) {
 		tooMany = append(tooMany, etf.Tuple{[]byte("p"), 1})
 	}
 	for name, reply := range map[string]etf.Term{
-		"refused":         etf.Tuple{etf.Atom("error"), etf.Atom("badarg")},
-		"not a map":       etf.Tuple{etf.Atom("ok"), etf.List{}},
-		"missing key":     etf.Tuple{etf.Atom("ok"), etf.Map{etf.Atom("memory"): etf.List{}}},
-		"more than top-n": topReply(tooMany, etf.List{}, etf.List{}, 1),
-		"pid as name":     topReply(etf.List{etf.Tuple{etf.Pid{}, 1}}, etf.List{}, etf.List{}, 1),
-		"negative value":  topReply(top("p", -1), etf.List{}, etf.List{}, 1),
+		"refused":          etf.Tuple{etf.Atom("error"), etf.Atom("badarg")},
+		"not a map":        etf.Tuple{etf.Atom("ok"), etf.List{}},
+		"missing key":      etf.Tuple{etf.Atom("ok"), etf.Map{etf.Atom("memory"): etf.List{}}},
+		"more than top-n":  topReply(tooMany, etf.List{}, etf.List{}, 1),
+		"pid as name":      topReply(etf.List{etf.Tuple{etf.Pid{}, 1}}, etf.List{}, etf.List{}, 1),
+		"negative value":   topReply(top("p", -1), etf.List{}, etf.List{}, 1),
+		"window overflows": topReply(etf.List{}, etf.List{}, top("p", 5), 1<<60+1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			expectError(t, processesCollector{}, map[string]etf.Term{"probe:top_processes(10,500)": reply})

@@ -22,11 +22,22 @@ func SplitNodeName(name string) (alive, host string, err error) {
 		return "", "", fmt.Errorf("node name %q is longer than 255 bytes", name)
 	}
 	for _, r := range alive {
-		if !(r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+		if !nameChar(r) {
 			return "", "", fmt.Errorf("node name %q: character %q is not allowed in the name part", name, r)
 		}
 	}
+	// A host is a DNS name or an IPv4 or IPv6 address; anything else could
+	// never be resolved, and the exporter would retry it forever.
+	for _, r := range host {
+		if !nameChar(r) && r != ':' {
+			return "", "", fmt.Errorf("node name %q: character %q is not allowed in the host part", name, r)
+		}
+	}
 	return alive, host, nil
+}
+
+func nameChar(r rune) bool {
+	return r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
 }
 
 // DefaultLocalName is beam_exporter@<host>. It is stable on purpose: every

@@ -17,7 +17,11 @@ func TestSplitNodeName(t *testing.T) {
 		{"@host", "", "", "non-empty"},
 		{"app@", "", "", "non-empty"},
 		{"a@b@c", "", "", "more than one @"},
-		{"a b@c", "", "", "not allowed"},
+		{"a b@c", "", "", "not allowed in the name part"},
+		{"app@10.0.0.1", "app", "10.0.0.1", ""},
+		{"app@::1", "app", "::1", ""},
+		{"a@my host", "", "", "not allowed in the host part"},
+		{"a@host/x", "", "", "not allowed in the host part"},
 		{strings.Repeat("a", 256) + "@h", "", "", "longer than 255"},
 	} {
 		alive, host, err := SplitNodeName(tc.in)

@@ -75,11 +75,13 @@ func NonNegative(t etf.Term) (float64, error) {
 	case uint64:
 		return float64(v), nil
 	case *big.Int:
+		// Beyond float64's range the value would be +Inf, which no count is.
 		if v != nil && v.Sign() >= 0 {
-			f, _ := new(big.Float).SetInt(v).Float64()
-			return f, nil
+			if f, _ := new(big.Float).SetInt(v).Float64(); !math.IsInf(f, 0) {
+				return f, nil
+			}
 		}
-		return 0, shapeError("a non-negative integer", t)
+		return 0, shapeError("a non-negative integer within float64's range", t)
 	}
 	i, err := Int64(t)
 	if err != nil || i < 0 {

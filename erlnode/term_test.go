@@ -10,6 +10,7 @@ import (
 func TestNonNegative(t *testing.T) {
 	huge, _ := new(big.Int).SetString("18446744073709551616", 10) // 2^64
 	neg := big.NewInt(-5)
+	beyondFloat := new(big.Int).Lsh(big.NewInt(1), 1100)
 	for _, tc := range []struct {
 		in    etf.Term
 		want  float64
@@ -21,6 +22,7 @@ func TestNonNegative(t *testing.T) {
 		{huge, 18446744073709551616, true},
 		{-1, 0, false},
 		{neg, 0, false},
+		{beyondFloat, 0, false},
 		{1.5, 0, false},
 		{"7", 0, false},
 		{etf.Atom("undefined"), 0, false},

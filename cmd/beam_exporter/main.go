@@ -157,7 +157,7 @@ func validate(nodeName, localName, cookieFile string, tiers collector.Tiers, web
 	}
 	if path := *webFlags.WebConfigFile; path != "" {
 		if err := web.Validate(path); err != nil {
-			return erlnode.Cookie{}, fmt.Errorf("--web.config.file: %w", err)
+			return erlnode.Cookie{}, fmt.Errorf("--web.config.file %s: %w", path, err)
 		}
 	}
 	return erlnode.LoadCookie(cookieFile)

@@ -3,6 +3,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,46 +40,118 @@ func TestMain(m *testing.M) {
 
 func TestBadConfigurationExits2(t *testing.T) {
 	dir := t.TempDir()
-	empty := filepath.Join(dir, "empty")
-	os.WriteFile(empty, nil, 0o600)
-	cookie := filepath.Join(dir, "cookie")
-	os.WriteFile(cookie, []byte("c00kie\n"), 0o600)
-	unreadable := filepath.Join(dir, "dir-not-file")
-	os.Mkdir(unreadable, 0o700)
-	badWeb := filepath.Join(dir, "web.yml")
-	os.WriteFile(badWeb, []byte("tls_server_config: [this is not a map\n"), 0o600)
+	write := func(name, text string, perm os.FileMode) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), perm); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	empty := write("empty", "", 0o600)
+	blank := write("blank", " \n\n", 0o600)
+	cookie := write("cookie", "c00kie\n", 0o600)
+	twoLines := write("two-lines", "c00kie\nc00kie\n", 0o600)
+	missing := filepath.Join(dir, "nope")
+	directory := filepath.Join(dir, "dir-not-file")
+	if err := os.Mkdir(directory, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	badYAML := write("web-bad-yaml.yml", "tls_server_config: [this is not a map\n", 0o600)
+	wrongKeys := write("web-wrong-keys.yml", "tls_config:\n  cert_file: x.pem\n", 0o600)
+	noKey := write("web-no-key.yml", "tls_server_config:\n  cert_file: "+filepath.Join(dir, "x.pem")+"\n", 0o600)
+	plainPassword := write("web-plain-password.yml", "basic_auth_users:\n  alice: not-a-bcrypt-hash\n", 0o600)
+	node := "--erlang.node=a@b"
+	withCookie := "--erlang.cookie-file=" + cookie
 
 	for _, tc := range []struct {
 		name string
 		args []string
-		want string
+		want []string // every one appears in the output
 	}{
-		{"unknown flag", []string{"--erlang.node=a@b", "--no-such-flag"}, "unknown long flag"},
-		{"missing node", []string{"--erlang.cookie-file=" + cookie}, "'--erlang.node' not provided"},
-		{"unparsable node", []string{"--erlang.node=no-host", "--erlang.cookie-file=" + cookie}, "has no @host part"},
-		{"bad characters", []string{"--erlang.node=a b@host", "--erlang.cookie-file=" + cookie}, "not allowed"},
-		{"missing cookie file", []string{"--erlang.node=a@b", "--erlang.cookie-file=" + filepath.Join(dir, "nope")}, "no such file"},
-		{"empty cookie file", []string{"--erlang.node=a@b", "--erlang.cookie-file=" + empty}, "is empty"},
-		{"cookie file is a directory", []string{"--erlang.node=a@b", "--erlang.cookie-file=" + unreadable}, "not a regular file"},
-		{"bad web config", []string{"--erlang.node=a@b", "--erlang.cookie-file=" + cookie, "--web.config.file=" + badWeb}, "--web.config.file"},
-		{"bad tiers", []string{"--erlang.node=a@b", "--erlang.cookie-file=" + cookie, "--collector.tier.slow=1s"}, "slow tier"},
-		{"top-n out of range", []string{"--erlang.node=a@b", "--erlang.cookie-file=" + cookie, "--collector.processes.top-n=0"}, "top-n"},
+		{"unknown flag", []string{node, "--no-such-flag"}, []string{"unknown long flag", "--no-such-flag"}},
+		// kingpin reports a value it cannot parse without naming its flag.
+		{"flag value of the wrong type", []string{node, withCookie, "--erlang.port=many"}, []string{`"many"`, "invalid syntax"}},
+		{"missing node", []string{withCookie}, []string{"'--erlang.node' not provided"}},
+		{"node without @", []string{"--erlang.node=no-host", withCookie}, []string{"--erlang.node", `"no-host"`, "has no @host part"}},
+		{"node with an empty name", []string{"--erlang.node=@host", withCookie}, []string{"--erlang.node", `"@host"`, "non-empty"}},
+		{"node with an empty host", []string{"--erlang.node=name@", withCookie}, []string{"--erlang.node", `"name@"`, "non-empty"}},
+		{"node with two @", []string{"--erlang.node=a@b@c", withCookie}, []string{"--erlang.node", `"a@b@c"`, "more than one @"}},
+		{"node with a space in the name", []string{"--erlang.node=a b@host", withCookie}, []string{"--erlang.node", `' '`, "not allowed"}},
+		{"node with a slash in the name", []string{"--erlang.node=a/b@host", withCookie}, []string{"--erlang.node", `'/'`, "not allowed"}},
+		{"node with a space in the host", []string{"--erlang.node=a@my host", withCookie}, []string{"--erlang.node", `' '`, "not allowed in the host part"}},
+		{"node name too long", []string{"--erlang.node=" + strings.Repeat("a", 256) + "@host", withCookie}, []string{"--erlang.node", "longer than 255"}},
+		{"bad local name", []string{node, withCookie, "--erlang.local-name=exporter"}, []string{"--erlang.local-name", "has no @host part"}},
+		{"missing cookie file", []string{node, "--erlang.cookie-file=" + missing}, []string{missing, "no such file"}},
+		{"empty cookie file", []string{node, "--erlang.cookie-file=" + empty}, []string{empty, "is empty"}},
+		{"blank cookie file", []string{node, "--erlang.cookie-file=" + blank}, []string{blank, "is empty"}},
+		{"cookie file of two lines", []string{node, "--erlang.cookie-file=" + twoLines}, []string{twoLines, "more than one line"}},
+		{"cookie file is a directory", []string{node, "--erlang.cookie-file=" + directory}, []string{directory, "not a regular file"}},
+		{"missing web config", []string{node, withCookie, "--web.config.file=" + missing}, []string{"--web.config.file", missing}},
+		{"web config of invalid YAML", []string{node, withCookie, "--web.config.file=" + badYAML}, []string{"--web.config.file", badYAML}},
+		{"web config with unknown keys", []string{node, withCookie, "--web.config.file=" + wrongKeys}, []string{"--web.config.file", wrongKeys, "tls_config"}},
+		{"web config with a certificate and no key", []string{node, withCookie, "--web.config.file=" + noKey}, []string{"--web.config.file", noKey, "key"}},
+		{"web config with a password that is not a hash", []string{node, withCookie, "--web.config.file=" + plainPassword}, []string{"--web.config.file", plainPassword}},
+		{"bad tiers", []string{node, withCookie, "--collector.tier.slow=1s"}, []string{"slow tier"}},
+		{"top-n out of range", []string{node, withCookie, "--collector.processes.top-n=0"}, []string{"--collector.processes.top-n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(binary, tc.args...)
-			cmd.Env = withoutCookieEnv()
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-				t.Fatalf("exit: %v, want status 2; output:\n%s", err, out)
-			}
-			if !strings.Contains(string(out), tc.want) {
-				t.Errorf("output does not say %q:\n%s", tc.want, out)
-			}
-			if strings.Contains(string(out), "c00kie") {
-				t.Errorf("the output shows the cookie:\n%s", out)
-			}
+			expectExit2(t, tc.args, tc.want...)
 		})
+	}
+
+	t.Run("unreadable cookie file", func(t *testing.T) {
+		// Permission bits do not stop root, so as root the exporter runs as
+		// nobody, who must be able to reach the binary and the file's directory.
+		var creds *syscall.Credential
+		if os.Geteuid() == 0 {
+			creds = &syscall.Credential{Uid: 65534, Gid: 65534}
+		}
+		open, err := os.MkdirTemp("", "beam_exporter_cookie")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(open) })
+		for _, d := range []string{open, filepath.Dir(binary)} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		unreadable := filepath.Join(open, "unreadable")
+		if err := os.WriteFile(unreadable, []byte("c00kie\n"), 0o000); err != nil {
+			t.Fatal(err)
+		}
+		expectExit2As(t, creds, []string{node, "--erlang.cookie-file=" + unreadable}, unreadable, "permission denied")
+	})
+}
+
+// expectExit2 runs the binary with args and wants exit status 2, an output
+// that says each of want, and no cookie in it.
+func expectExit2(t *testing.T, args []string, want ...string) {
+	t.Helper()
+	expectExit2As(t, nil, args, want...)
+}
+
+// expectExit2As is expectExit2 with the binary running as creds' user.
+func expectExit2As(t *testing.T, creds *syscall.Credential, args []string, want ...string) {
+	t.Helper()
+	// An exporter that accepted its configuration would serve forever.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = withoutCookieEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: creds}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("exit: %v, want status 2; output:\n%s", err, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("output does not say %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(string(out), "c00kie") {
+		t.Errorf("the output shows the cookie:\n%s", out)
 	}
 }
 

@@ -1,0 +1,259 @@
+// Fuzz targets for the decoders: any reply the node could send fails one
+// collector with an error, never panics, and what decodes keeps its promises.
+//
+// Each input is a term as term_to_binary/1 encodes it (version byte 131
+// first), decoded by ergo as the exporter's connection decodes replies. The
+// seed corpus under testdata/fuzz is regenerated from a real node with
+// `go test -tags fuzzcorpus -run TestWriteFuzzCorpus ./collector`.
+package collector
+
+import (
+	"context"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/beam-exporter/beam_exporter/erlnode"
+	"github.com/ergo-services/ergo/etf"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// fuzzTerm decodes one fuzz input, or reports that it is not a term. Inputs
+// CheckTerm refuses are skipped: ergo would allocate what their headers
+// claim, and the runtime's out-of-memory death is not a decoder bug.
+func fuzzTerm(data []byte) (etf.Term, bool) {
+	if len(data) == 0 || data[0] != 131 {
+		return nil, false
+	}
+	if _, err := erlnode.CheckTerm(data[1:]); err != nil {
+		return nil, false
+	}
+	term, _, err := etf.Decode(data[1:], nil, etf.DecodeOptions{FlagBigPidRef: true})
+	if err != nil {
+		return nil, false
+	}
+	return term, true
+}
+
+// checkCount fails unless v could be a count, a size or a duration.
+func checkCount(t *testing.T, what string, v float64) {
+	t.Helper()
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		t.Fatalf("%s decoded to %v, not a finite non-negative number", what, v)
+	}
+}
+
+func FuzzParseMemory(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		kinds, err := parseMemory(term)
+		if err != nil {
+			return
+		}
+		if len(kinds) != len(memoryKinds)+1 {
+			t.Fatalf("got %d kinds, want %d", len(kinds), len(memoryKinds)+1)
+		}
+		for k, v := range kinds {
+			checkCount(t, k, v)
+		}
+	})
+}
+
+func FuzzParseWallTime(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		sample, err := parseWallTime(term)
+		if err != nil {
+			return
+		}
+		for _, w := range sample {
+			checkCount(t, "active time", w.active)
+			checkCount(t, "total time", w.total)
+		}
+		// Compared with a zero sample and with itself, every ratio is a ratio.
+		counts := schedulerCounts{normal: 8, normalOnline: 8, dirtyCPU: 8, dirtyCPUOnline: 8, dirtyIO: 10}
+		zero := map[int]wallTime{}
+		for id := range sample {
+			zero[id] = wallTime{}
+		}
+		for _, r := range append(schedulerRatios(zero, sample, counts), schedulerRatios(sample, sample, counts)...) {
+			if !(r.ratio >= 0 && r.ratio <= 1) {
+				t.Fatalf("scheduler %d: ratio %v outside [0, 1]", r.id, r.ratio)
+			}
+		}
+	})
+}
+
+func FuzzParseMSAcc(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		sums, err := parseMSAcc(term)
+		if err != nil {
+			return
+		}
+		for k, v := range sums {
+			checkCount(t, k.threadType+"/"+k.state, v)
+		}
+	})
+}
+
+// FuzzStatistics covers the small statistics/1 answers: {A, B} pairs,
+// statistics(io) and statistics(garbage_collection).
+func FuzzStatistics(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		if a, b, err := pair(term); err == nil {
+			checkCount(t, "first of pair", a)
+			checkCount(t, "second of pair", b)
+		}
+		if in, out, err := parseIO(term); err == nil {
+			checkCount(t, "input", in)
+			checkCount(t, "output", out)
+		}
+		if runs, words, err := parseGC(term); err == nil {
+			checkCount(t, "runs", runs)
+			checkCount(t, "words", words)
+		}
+	})
+}
+
+func FuzzParseRunQueues(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, normal int) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		normal = min(max(normal, 0), 1024) // system_info(schedulers) is 1..1024
+		queues, err := parseRunQueues(term, normal)
+		if err != nil {
+			return
+		}
+		for typ, v := range queues {
+			if !slices.Contains(schedulerTypes, typ) {
+				t.Fatalf("unknown scheduler type %q", typ)
+			}
+			checkCount(t, typ, v)
+		}
+	})
+}
+
+// FuzzParseRanking covers the probe's replies to ets_tables and lock_counters:
+// {ok, [{Name, V1, V2}]}, at most limit entries.
+func FuzzParseRanking(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, width, limit int) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		width, limit = min(max(width, 0), 8), min(max(limit, 1), 2*maxTopN)
+		body, err := okReply(term)
+		if err != nil {
+			return
+		}
+		entries, err := parseRanking(body, width, limit)
+		if err != nil {
+			return
+		}
+		if len(entries) > limit {
+			t.Fatalf("%d entries, more than the limit %d", len(entries), limit)
+		}
+		for _, e := range entries {
+			if len(e.values) != width {
+				t.Fatalf("entry %q has %d values, want %d", e.name, len(e.values), width)
+			}
+			for _, v := range e.values {
+				checkCount(t, e.name, v)
+			}
+		}
+	})
+}
+
+func FuzzParseProcessRankings(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		const topN = 10
+		r, err := parseProcessRankings(term, topN)
+		if err != nil {
+			return
+		}
+		if r.window < 0 {
+			t.Fatalf("negative window %v", r.window)
+		}
+		for _, l := range [][]rankedEntry{r.memory, r.messageQueue, r.reductions} {
+			if len(l) > topN {
+				t.Fatalf("%d entries, more than top-n %d", len(l), topN)
+			}
+			for _, e := range l {
+				if len(e.values) != 1 {
+					t.Fatalf("entry %q has %d values, want 1", e.name, len(e.values))
+				}
+				checkCount(t, e.name, e.values[0])
+				if r.window > 0 {
+					checkCount(t, e.name+" per second", e.values[0]/r.window.Seconds())
+				}
+			}
+		}
+	})
+}
+
+// anyReplyNode answers every call with the same term.
+type anyReplyNode struct{ reply etf.Term }
+
+func (n anyReplyNode) Call(context.Context, string, string, ...etf.Term) (etf.Term, error) {
+	return n.reply, nil
+}
+
+func (n anyReplyNode) ProbeCall(context.Context, string, ...etf.Term) (etf.Term, error) {
+	return n.reply, nil
+}
+
+func (anyReplyNode) EnsureSession(context.Context) error { return nil }
+func (anyReplyNode) Generation() uint64                  { return 1 }
+
+// FuzzCollectors gives every collector the same reply to every call, which
+// reaches the decoding done inline in Update (system_info answers, the
+// lock-counting switch, the node's versions and start time).
+func FuzzCollectors(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		for _, name := range Names() {
+			// The scheduler collector waits between two samples; a short
+			// deadline ends the wait if a reply ever gets that far.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+			ch := make(chan prometheus.Metric, 4096)
+			err := registry[name].factory().Update(ctx, anyReplyNode{term}, ch)
+			cancel()
+			close(ch)
+			for m := range ch {
+				var pb dto.Metric
+				if werr := m.Write(&pb); werr != nil {
+					t.Fatalf("%s: %v", name, werr)
+				}
+				v := pb.GetGauge().GetValue() + pb.GetCounter().GetValue()
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					t.Fatalf("%s emitted %v (Update error: %v)", name, v, err)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,243 @@
+//go:build fuzzcorpus
+
+// Regenerates the fuzz targets' seed corpus from a real node:
+//
+//	go test -tags fuzzcorpus -run TestWriteFuzzCorpus ./collector ./erlnode
+//
+// Each seed is an Erlang expression evaluated on a fresh OTP node (the probe
+// loaded) and encoded with term_to_binary, as the node would send it; a
+// "raw " expression evaluates to the bytes themselves.
+package collector
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/beam-exporter/beam_exporter/erlnode"
+)
+
+// badShapes go to every target: wrong types, missing keys, huge lists,
+// deeply nested terms, numbers out of range, and headers that lie.
+var badShapes = map[string]string{
+	"undefined":       `undefined`,
+	"empty_list":      `[]`,
+	"refused":         `{error, badarg}`,
+	"negative":        `-1`,
+	"float":           `1.5`,
+	"small_big":       `1 bsl 70`,
+	"huge_big":        `1 bsl 2100`,
+	"binary":          `<<"10">>`,
+	"pid":             `self()`,
+	"improper_list":   `[1 | 2]`,
+	"long_list":       `lists:seq(1, 300)`,
+	"deep_list":       `lists:foldl(fun(_, A) -> [A] end, [], lists:seq(1, 500))`,
+	"deep_tuple":      `lists:foldl(fun(_, A) -> {ok, A} end, [], lists:seq(1, 500))`,
+	"tuple_key_map":   `{ok, #{{a, b} => 1, memory => []}}`,
+	"non_atom_keys":   `[{"total", 1}, {1, 2}]`,
+	"list_bomb":       `raw <<131, 108, 255, 255, 255, 254, 106, 106>>`,
+	"tuple_bomb":      `raw <<131, 105, 255, 255, 255, 255, 97, 1>>`,
+	"bitbinary_bomb":  `raw <<131, 77, 255, 255, 255, 255, 3, 1>>`,
+	"atom_overflow":   `raw <<131, 118, 255, 255, 97>>`,
+	"cache_ref":       `raw <<131, 82, 0>>`,
+	"truncated_tuple": `raw <<131, 104, 3, 97, 1>>`,
+}
+
+// seeds are each target's captured replies and near misses.
+var seeds = map[string]map[string]string{
+	"FuzzParseMemory": {
+		"captured":       `erlang:memory()`,
+		"missing_total":  `lists:keydelete(total, 1, erlang:memory())`,
+		"parts_over":     `lists:keyreplace(total, 1, erlang:memory(), {total, 1})`,
+		"string_value":   `lists:keyreplace(ets, 1, erlang:memory(), {ets, "10"})`,
+		"huge_total":     `lists:keyreplace(total, 1, erlang:memory(), {total, 1 bsl 2100})`,
+		"not_pairs":      `[total, processes]`,
+		"as_map":         `maps:from_list(erlang:memory())`,
+		"duplicate_keys": `erlang:memory() ++ erlang:memory()`,
+	},
+	"FuzzParseWallTime": {
+		"captured":        `erlang:system_flag(scheduler_wall_time, true), timer:sleep(20), erlang:statistics(scheduler_wall_time_all)`,
+		"active_over":     `[{1, 200, 100}, {2, 0, 0}]`,
+		"negative_time":   `[{1, -5, 100}]`,
+		"huge_times":      `[{1, 1 bsl 2100, 1 bsl 2100}]`,
+		"two_tuple":       `[{1, 100}]`,
+		"huge_id":         `[{1 bsl 70, 1, 2}]`,
+		"float_times":     `[{1, 0.5, 1.0}]`,
+		"duplicate_ids":   `[{1, 1, 2}, {1, 3, 4}]`,
+		"wall_time_empty": `[]`,
+	},
+	"FuzzParseMSAcc": {
+		"captured":        `msacc:start(), timer:sleep(20), erlang:statistics(microstate_accounting)`,
+		"missing_type":    `[#{id => 1, counters => #{emulator => 1}}]`,
+		"counters_list":   `[#{type => scheduler, id => 1, counters => [{emulator, 1}]}]`,
+		"negative":        `[#{type => scheduler, id => 1, counters => #{emulator => -1}}]`,
+		"binary_type":     `[#{type => <<"scheduler">>, id => 1, counters => #{gc => 1}}]`,
+		"huge_counter":    `[#{type => scheduler, id => 1, counters => #{gc => 1 bsl 2100}}, #{type => scheduler, id => 2, counters => #{gc => 1 bsl 2100}}]`,
+		"string_key":      `[#{type => scheduler, id => 1, counters => #{"gc" => 1}}]`,
+		"not_a_map":       `[{type, scheduler}]`,
+		"thread_is_tuple": `[{scheduler, 1, #{}}]`,
+	},
+	"FuzzStatistics": {
+		"context_switches":   `erlang:statistics(context_switches)`,
+		"io":                 `erlang:statistics(io)`,
+		"garbage_collection": `erlang:statistics(garbage_collection)`,
+		"runtime":            `erlang:statistics(runtime)`,
+		"reductions":         `erlang:statistics(reductions)`,
+		"io_swapped":         `{{output, 1}, {input, 2}}`,
+		"io_flat":            `{input, 1, output, 2}`,
+		"gc_negative":        `{-1, 2, 0}`,
+		"pair_of_bigs":       `{1 bsl 70, 1 bsl 2100}`,
+	},
+	"FuzzParseRunQueues": {
+		"captured":   `erlang:statistics(run_queue_lengths_all)`,
+		"too_short":  `[0]`,
+		"negative":   `[0, 0, -1, 0, 0, 0]`,
+		"float":      `[0.5, 0, 0]`,
+		"as_string":  `"abc"`,
+		"bigs":       `[1 bsl 70, 1 bsl 2100, 1]`,
+		"not_a_list": `{0, 0, 0}`,
+	},
+	"FuzzParseRanking": {
+		"ets_tables":    `beam_exporter_probe_v1:ets_tables(10)`,
+		"lock_counters": `beam_exporter_probe_v1:lock_counters(10)`,
+		"badarg":        `beam_exporter_probe_v1:ets_tables(0)`,
+		"atom_names":    `{ok, [{code, 1, 2}, {ac_tab, 3, 4}]}`,
+		"charlist_name": `{ok, [{[1000, 1001], 1, 2}]}`,
+		"pid_name":      `{ok, [{self(), 1, 2}]}`,
+		"too_many":      `{ok, [{<<"t">>, 1, 1} || _ <- lists:seq(1, 1001)]}`,
+		"huge_list":     `{ok, [{<<"t">>, N, N * 1000} || N <- lists:seq(1, 1001)]}`,
+		"negative":      `{ok, [{<<"t">>, -1, 1}]}`,
+		"short_entry":   `{ok, [{<<"t">>, 1}]}`,
+		"error_string":  `{error, "badarg"}`,
+	},
+	"FuzzParseProcessRankings": {
+		"captured":         `beam_exporter_probe_v1:top_processes(10, 50)`,
+		"badarg":           `beam_exporter_probe_v1:top_processes(0, 50)`,
+		"missing_window":   `{ok, #{memory => [], message_queue_len => [], reductions => []}}`,
+		"huge_window":      `{ok, #{memory => [], message_queue_len => [], reductions => [{<<"p">>, 5}], window_us => 1 bsl 70, processes => 1}}`,
+		"window_overflow":  `{ok, #{memory => [], message_queue_len => [], reductions => [{<<"p">>, 5}], window_us => 1 bsl 60 + 1, processes => 1}}`,
+		"zero_window":      `{ok, #{memory => [], message_queue_len => [], reductions => [{<<"p">>, 5}], window_us => 0, processes => 1}}`,
+		"negative_window":  `{ok, #{memory => [], message_queue_len => [], reductions => [], window_us => -1, processes => 1}}`,
+		"proplist":         `{ok, [{memory, []}]}`,
+		"too_many":         `{ok, #{memory => [{<<"p">>, 1} || _ <- lists:seq(1, 11)], message_queue_len => [], reductions => [], window_us => 1, processes => 1}}`,
+		"huge_list":        `{ok, #{memory => [], message_queue_len => [{<<"p">>, 1} || _ <- lists:seq(1, 1001)], reductions => [], window_us => 1, processes => 1}}`,
+		"binary_keys":      `{ok, #{<<"memory">> => [], message_queue_len => [], reductions => [], window_us => 1, processes => 1}}`,
+		"wrong_value_type": `{ok, #{memory => [{<<"p">>, <<"1">>}], message_queue_len => [], reductions => [], window_us => 1, processes => 1}}`,
+	},
+	"FuzzCollectors": {
+		"integer":       `8`,
+		"lock_on":       `true`,
+		"otp_release":   `erlang:system_info(otp_release)`,
+		"ok_list":       `{ok, []}`,
+		"unavailable":   `{ok, unavailable}`,
+		"memory":        `erlang:memory()`,
+		"ets_tables":    `beam_exporter_probe_v1:ets_tables(10)`,
+		"top_processes": `beam_exporter_probe_v1:top_processes(10, 10)`,
+	},
+}
+
+// extraArgs are the targets' arguments after the term, in corpus syntax.
+var extraArgs = map[string]func(data []byte) []string{
+	"FuzzParseRunQueues": func(data []byte) []string {
+		// The captured list holds one queue per normal scheduler and two dirty.
+		normal := 1
+		if term, ok := fuzzTerm(data); ok {
+			if l, err := erlnode.List(term); err == nil && len(l) > 2 {
+				normal = len(l) - 2
+			}
+		}
+		return []string{fmt.Sprintf("int(%d)", normal)}
+	},
+	"FuzzParseRanking": func([]byte) []string { return []string{"int(2)", "int(10)"} },
+}
+
+// evalScript encodes each {Target, Name, Expr} of the file named by its
+// argument and prints "Target Name Hex" lines.
+const evalScript = `
+[File] = init:get_plain_arguments(),
+{ok, Seeds} = file:consult(File),
+lists:foreach(fun({Target, Name, Expr}) ->
+    {Raw, Src} = case Expr of "raw " ++ E -> {true, E}; E -> {false, E} end,
+    {ok, Toks, _} = erl_scan:string(Src ++ "."),
+    {ok, Exprs} = erl_parse:parse_exprs(Toks),
+    {value, V, _} = erl_eval:exprs(Exprs, []),
+    Bin = case Raw of true -> V; false -> term_to_binary(V, [{minor_version, 2}]) end,
+    io:format("~s ~s ~s~n", [Target, Name, binary:encode_hex(Bin)])
+end, Seeds),
+halt().`
+
+func TestWriteFuzzCorpus(t *testing.T) {
+	var list bytes.Buffer
+	add := func(target, name, expr string) {
+		fmt.Fprintf(&list, "{%q, %q, %q}.\n", target, name, expr)
+	}
+	for target, own := range seeds {
+		for name, expr := range own {
+			add(target, name, expr)
+		}
+		for name, expr := range badShapes {
+			add(target, name, expr)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "seeds")
+	if err := os.WriteFile(file, list.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("erl", "-noshell", "-pa", "../erlnode/probe", "-eval", evalScript, "-extra", file)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("erl: %v\n%s", err, out)
+	}
+	// The erlnode targets take every seed, once.
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 {
+			t.Fatalf("unexpected line %q", sc.Text())
+		}
+		target, name := f[0], f[1]
+		data, err := hex.DecodeString(f[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"[]byte(" + strconv.Quote(string(data)) + ")"}
+		if extra := extraArgs[target]; extra != nil {
+			args = append(args, extra(data)...)
+		}
+		writeSeed(t, filepath.Join("testdata", "fuzz", target, name), args)
+		if key := string(data); !seen[key] {
+			seen[key] = true
+			for _, et := range []string{"FuzzTermHelpers", "FuzzCheckTerm"} {
+				arg := data
+				if et == "FuzzCheckTerm" {
+					arg = data[1:] // CheckTerm reads after the version byte
+				}
+				writeSeed(t, filepath.Join("..", "erlnode", "testdata", "fuzz", et, target+"_"+name),
+					[]string{"[]byte(" + strconv.Quote(string(arg)) + ")"})
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeSeed(t *testing.T, path string, args []string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	text := "go test fuzz v1\n" + strings.Join(args, "\n") + "\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
