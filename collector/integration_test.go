@@ -374,3 +374,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A reconnect finds the probe loaded and must not load it again: a second
+// load would push the running sessions and the msacc keeper onto old code.
+func TestLiveProbeLoadedOnce(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, otp string) {
+		node := startNode(t, otp)
+		l := connect(t, node, liveOptions{loadProbe: true})
+		if !allSucceeded(l.scrape(t)) {
+			t.Fatal("the first scrape did not fully succeed")
+		}
+		node.Eval(t, fmt.Sprintf("erlang:disconnect_node('%s').", l.client.LocalName()))
+		waitFor(t, "the exporter to notice the disconnect", func() bool { return !l.client.Up() })
+		if !allSucceeded(l.scrape(t)) {
+			t.Fatal("the scrape after the reconnect did not fully succeed")
+		}
+		if got := node.Eval(t, fmt.Sprintf("erlang:check_old_code(%s).", erlnode.ProbeModule)); got != "false" {
+			t.Errorf("the probe was loaded again on reconnect (check_old_code = %s)", got)
+		}
+	})
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/ergo-services/ergo/etf"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beam-exporter/beam_exporter/erlnode"
 )
 
 var locksTopN = kingpin.Flag("collector.locks.top-n", "How many lock classes to report, most collisions first (1-1000).").Default("10").Int()
@@ -40,7 +42,7 @@ func (locksCollector) Update(ctx context.Context, node Node, ch chan<- prometheu
 	if err != nil {
 		return err
 	}
-	if available != etf.Atom("true") {
+	if !erlnode.IsTrue(available) {
 		ch <- prometheus.MustNewConstMetric(lockCountingDesc, prometheus.GaugeValue, 0)
 		return nil
 	}

@@ -18,7 +18,7 @@ beam_lock_counting_available 0
 // emulator is packaged by Debian, so this shape is the probe's contract.
 func TestLocksCountingBuild(t *testing.T) {
 	replies := map[string]etf.Term{
-		"erlang:system_info(lock_counting)": etf.Atom("true"),
+		"erlang:system_info(lock_counting)": true, // ergo decodes the atom true as a Go bool
 		"probe:lock_counters(10)": etf.Tuple{etf.Atom("ok"), etf.List{
 			etf.Tuple{[]byte("run_queue"), 5000, 40},
 		}},

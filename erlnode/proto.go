@@ -232,6 +232,11 @@ func decodePacket(packet []byte) (control etf.Tuple, payload etf.Term, err error
 	if len(packet) < 2 || packet[0] != passThrough || packet[1] != versionMagic {
 		return nil, nil, fmt.Errorf("not a pass-through packet (starts with %v)", packet[:min(2, len(packet))])
 	}
+	// CheckTerm first: ergo allocates what a header claims before reading,
+	// and a few bytes claiming 2^32 elements would kill the process.
+	if _, err := CheckTerm(packet[2:]); err != nil {
+		return nil, nil, fmt.Errorf("decoding control message: %w", err)
+	}
 	term, rest, err := etf.Decode(packet[2:], nil, etf.DecodeOptions{FlagBigPidRef: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("decoding control message: %w", err)
@@ -243,6 +248,9 @@ func decodePacket(packet []byte) (control etf.Tuple, payload etf.Term, err error
 	if len(rest) > 0 {
 		if rest[0] != versionMagic {
 			return nil, nil, errors.New("payload without version magic")
+		}
+		if _, err := CheckTerm(rest[1:]); err != nil {
+			return nil, nil, fmt.Errorf("decoding payload: %w", err)
 		}
 		if payload, _, err = etf.Decode(rest[1:], nil, etf.DecodeOptions{FlagBigPidRef: true}); err != nil {
 			return nil, nil, fmt.Errorf("decoding payload: %w", err)

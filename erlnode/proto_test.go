@@ -39,6 +39,10 @@ func TestDecodePacket(t *testing.T) {
 		"truncated":         encodePacket(t, etf.Tuple{opSend, etf.Atom(""), to})[:6],
 		"control not tuple": encodePacket(t, etf.Atom("x")),
 		"bad payload magic": append(encodePacket(t, etf.Tuple{opSend}), 0, 1),
+		// A list header claiming 2^32-2 elements: decoded unchecked, ergo
+		// would allocate them all and the process would die out of memory.
+		"control list bomb": {passThrough, versionMagic, 108, 0xff, 0xff, 0xff, 0xfe, 106, 106},
+		"payload list bomb": append(encodePacket(t, etf.Tuple{opSend}), versionMagic, 108, 0xff, 0xff, 0xff, 0xfe, 106, 106),
 	} {
 		if _, _, err := decodePacket(packet); err == nil {
 			t.Errorf("%s: no error", name)

@@ -40,7 +40,7 @@ func (c *Client) ensureProbeLocked(ctx context.Context, lc *liveConn) error {
 	if err != nil {
 		return fmt.Errorf("checking for the probe module: %w", err)
 	}
-	if loaded == etf.Atom("true") {
+	if IsTrue(loaded) {
 		same, err := c.sameProbe(ctx)
 		if err != nil {
 			return err

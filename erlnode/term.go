@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 
 	"github.com/ergo-services/ergo/etf"
 )
@@ -105,12 +106,22 @@ func Number(t etf.Term) (float64, error) {
 	return float64(i), nil
 }
 
-// Atom returns an atom's text.
+// Atom returns an atom's text. ergo decodes the atoms true and false as Go
+// booleans; they come back as atoms here.
 func Atom(t etf.Term) (string, error) {
-	if a, ok := t.(etf.Atom); ok {
-		return string(a), nil
+	switch v := t.(type) {
+	case etf.Atom:
+		return string(v), nil
+	case bool:
+		return strconv.FormatBool(v), nil
 	}
 	return "", shapeError("an atom", t)
+}
+
+// IsTrue reports whether t is the atom true, however ergo decoded it.
+func IsTrue(t etf.Term) bool {
+	a, err := Atom(t)
+	return err == nil && a == "true"
 }
 
 // Text returns the text of a binary, a charlist or an atom.
