@@ -190,6 +190,12 @@ func TestLiveHiddenConnection(t *testing.T) {
 		if _, registered := names[alive]; registered {
 			t.Errorf("EPMD lists the exporter as %s", alive)
 		}
+		// The node holds the cookie and a connection to the exporter, and
+		// still cannot run anything on it.
+		call := fmt.Sprintf("rpc:call('%s', erlang, node, [], 3000).", l.client.LocalName())
+		if got := node.Eval(t, call); !strings.HasPrefix(got, "{badrpc,") {
+			t.Errorf("%s on the target = %s, want a badrpc", call, got)
+		}
 	})
 }
 

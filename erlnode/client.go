@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,11 +27,12 @@ const (
 	ReasonAuth        = "auth"         // the node rejected the cookie
 	ReasonRefused     = "refused"      // the node refused us before the challenge
 	ReasonTimeout     = "timeout"      // the node accepted TCP and then said nothing
+	ReasonTLS         = "tls"          // the TLS handshake failed (certificates, versions)
 	ReasonProtocol    = "protocol"     // anything else in the handshake
 )
 
 // Reasons lists every connection error reason, so that counters can start at 0.
-var Reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonProtocol}
+var Reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonProtocol}
 
 // Backoff between connection attempts. A wrong cookie makes the target log
 // one rejection per attempt, so attempts must thin out.
@@ -74,6 +76,7 @@ type Client struct {
 
 	// Guarded by connectMu.
 	attempt     chan error  // the ergo connect still running, if any
+	attemptTo   node.Route  // where that attempt dials
 	previous    *connection // the latest connection established
 	lastAttempt time.Time
 	lastReason  string
@@ -304,7 +307,8 @@ func (c *Client) connect(ctx context.Context) (string, error) {
 		}
 	}
 	if c.attempt == nil {
-		if _, err := c.route.resolveContext(ctx, c.cfg.Target); err != nil {
+		resolved, err := c.route.resolveContext(ctx, c.cfg.Target)
+		if err != nil {
 			switch {
 			case errors.Is(err, ErrUnknownNode):
 				return ReasonUnknownNode, fmt.Errorf("%s: %w", c.cfg.Target, err)
@@ -315,7 +319,7 @@ func (c *Client) connect(ctx context.Context) (string, error) {
 		}
 		c.handshake.lastErr.Store(nil)
 		done := make(chan error, 1)
-		c.attempt = done
+		c.attempt, c.attemptTo = done, resolved
 		go func() { done <- c.local.node.Connect(c.cfg.Target) }()
 	}
 	var err error
@@ -330,11 +334,17 @@ func (c *Client) connect(ctx context.Context) (string, error) {
 	}
 	if err != nil {
 		herr := c.handshake.lastErr.Load()
-		if herr == nil {
+		switch {
+		case herr != nil:
+			return classify(*herr), *herr
+		case c.cfg.TLS != nil && c.accepts(ctx, c.attemptTo):
+			// ergo hides why its dial failed; if the port takes a plain
+			// TCP connection, it was the TLS handshake.
+			return ReasonTLS, fmt.Errorf("the TLS handshake with %s failed: check the --erlang.tls.* files against the node's ssl_dist_optfile (the node logs why)", c.cfg.Target)
+		default:
 			// Resolved, yet no handshake: the dial itself failed.
 			return ReasonUnreachable, fmt.Errorf("dialling %s: %w", c.cfg.Target, err)
 		}
-		return classify(*herr), *herr
 	}
 	dist := c.proto.latestTo(c.cfg.Target)
 	if dist == nil || !dist.alive() {
@@ -345,9 +355,26 @@ func (c *Client) connect(ctx context.Context) (string, error) {
 	return "", nil
 }
 
+// accepts reports whether the route's port takes a TCP connection.
+func (c *Client) accepts(ctx context.Context, to node.Route) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(to.Host, strconv.Itoa(int(to.Port))))
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
 func classify(err error) string {
 	var netErr net.Error
+	var opErr *net.OpError
 	switch {
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// crypto/tls reports an alert from the peer this way.
+		return ReasonTLS
 	case errors.Is(err, ErrAuth):
 		return ReasonAuth
 	case errors.Is(err, ErrNotAllowed):

@@ -66,14 +66,20 @@ func (h *hiddenHandshake) Accept(_ net.Addr, _ lib.NetReadWriter, _ bool, _ stri
 	return node.HandshakeDetails{}, errors.New("inbound distribution connections are refused")
 }
 
-func (h *hiddenHandshake) Start(_ net.Addr, conn lib.NetReadWriter, _ bool, cookie string) (node.HandshakeDetails, error) {
+func (h *hiddenHandshake) Start(_ net.Addr, conn lib.NetReadWriter, tls bool, cookie string) (node.HandshakeDetails, error) {
 	deadline := time.Now().Add(handshakeTimeout)
 	conn.SetReadDeadline(deadline)
 	conn.SetWriteDeadline(deadline)
 	defer conn.SetReadDeadline(time.Time{})
 	defer conn.SetWriteDeadline(time.Time{})
 
-	peer, name, err := h.exchange(conn, cookie)
+	// Over TCP the handshake frames messages with a 2-byte length; over TLS,
+	// inet_tls_dist has its socket in {packet, 4} from the start.
+	framing := handshakeFraming{rw: conn, header: 2}
+	if tls {
+		framing.header = 4
+	}
+	peer, name, err := h.exchange(framing, cookie)
 	if err != nil {
 		h.lastErr.Store(&err)
 		return node.HandshakeDetails{}, err
@@ -87,7 +93,7 @@ func (h *hiddenHandshake) Start(_ net.Addr, conn lib.NetReadWriter, _ bool, cook
 	}, nil
 }
 
-func (h *hiddenHandshake) exchange(conn io.ReadWriter, cookie string) (peerDetails, string, error) {
+func (h *hiddenHandshake) exchange(conn handshakeFraming, cookie string) (peerDetails, string, error) {
 	var peer peerDetails
 
 	// send_name: 'N', flags, creation, name.
@@ -97,11 +103,11 @@ func (h *hiddenHandshake) exchange(conn io.ReadWriter, cookie string) (peerDetai
 	msg = binary.BigEndian.AppendUint32(msg, h.creation)
 	msg = binary.BigEndian.AppendUint16(msg, uint16(len(h.name)))
 	msg = append(msg, h.name...)
-	if err := writeHandshakeMessage(conn, msg); err != nil {
+	if err := conn.write(msg); err != nil {
 		return peer, "", fmt.Errorf("sending name: %w", err)
 	}
 
-	status, err := readHandshakeMessage(conn)
+	status, err := conn.read()
 	if err != nil {
 		return peer, "", fmt.Errorf("reading status: %w", err)
 	}
@@ -113,7 +119,7 @@ func (h *hiddenHandshake) exchange(conn io.ReadWriter, cookie string) (peerDetai
 	case "alive":
 		// The node still holds a connection from a previous run under our
 		// name (we were killed, or the network dropped). Ours replaces it.
-		if err := writeHandshakeMessage(conn, []byte("strue")); err != nil {
+		if err := conn.write([]byte("strue")); err != nil {
 			return peer, "", fmt.Errorf("answering alive: %w", err)
 		}
 	case "nok", "not_allowed":
@@ -123,7 +129,7 @@ func (h *hiddenHandshake) exchange(conn io.ReadWriter, cookie string) (peerDetai
 	}
 
 	// recv_challenge: 'N', flags, challenge, creation, name.
-	challengeMsg, err := readHandshakeMessage(conn)
+	challengeMsg, err := conn.read()
 	if err != nil {
 		return peer, "", fmt.Errorf("reading challenge: %w", err)
 	}
@@ -152,13 +158,13 @@ func (h *hiddenHandshake) exchange(conn io.ReadWriter, cookie string) (peerDetai
 	reply = append(reply, ours[:]...)
 	digest := challengeDigest(cookie, challenge)
 	reply = append(reply, digest[:]...)
-	if err := writeHandshakeMessage(conn, reply); err != nil {
+	if err := conn.write(reply); err != nil {
 		return peer, "", fmt.Errorf("sending challenge reply: %w", err)
 	}
 
 	// recv_challenge_ack: 'a', digest of ours. A node that dislikes our
 	// cookie closes the connection instead of answering.
-	ack, err := readHandshakeMessage(conn)
+	ack, err := conn.read()
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnReset(err) {
 			return peer, "", ErrAuth
@@ -178,20 +184,42 @@ func challengeDigest(cookie string, challenge uint32) [16]byte {
 	return md5.Sum([]byte(cookie + strconv.FormatUint(uint64(challenge), 10)))
 }
 
-// Handshake messages carry a 2-byte length.
-func writeHandshakeMessage(w io.Writer, msg []byte) error {
-	buf := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(msg)), uint16(len(msg)))
-	_, err := w.Write(append(buf, msg...))
+// handshakeFraming reads and writes handshake messages, each preceded by
+// its length in header (2 or 4) bytes.
+type handshakeFraming struct {
+	rw     io.ReadWriter
+	header int
+}
+
+// maxHandshakeMessage bounds what a peer can make us allocate: the largest
+// real message is a challenge with a 255-byte name.
+const maxHandshakeMessage = 1 << 12
+
+func (f handshakeFraming) write(msg []byte) error {
+	buf := make([]byte, 0, f.header+len(msg))
+	if f.header == 4 {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(msg)))
+	} else {
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(msg)))
+	}
+	_, err := f.rw.Write(append(buf, msg...))
 	return err
 }
 
-func readHandshakeMessage(r io.Reader) ([]byte, error) {
-	var size [2]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
+func (f handshakeFraming) read() ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(f.rw, size[:f.header]); err != nil {
 		return nil, err
 	}
-	msg := make([]byte, binary.BigEndian.Uint16(size[:]))
-	if _, err := io.ReadFull(r, msg); err != nil {
+	n := int(binary.BigEndian.Uint16(size[:2]))
+	if f.header == 4 {
+		n = int(binary.BigEndian.Uint32(size[:]))
+	}
+	if n > maxHandshakeMessage {
+		return nil, fmt.Errorf("a handshake message of %d bytes", n)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(f.rw, msg); err != nil {
 		return nil, err
 	}
 	return msg, nil

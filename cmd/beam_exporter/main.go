@@ -3,6 +3,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -38,6 +40,8 @@ func run() int {
 		distPort      = kingpin.Flag("erlang.port", "Dial this distribution port directly instead of asking EPMD (0: ask EPMD).").Default("0").Uint16()
 		epmdPort      = kingpin.Flag("erlang.epmd-port", "Port of EPMD on the node's host.").Default("4369").Uint16()
 		netTickTime   = kingpin.Flag("erlang.net-ticktime", "The node's net_ticktime: a connection silent this long is dead.").Default("60s").Duration()
+		distTLS       = kingpin.Flag("erlang.tls", "Connect with TLS distribution, to a node started with -proto_dist inet_tls.").Bool()
+		tlsFiles      erlnode.TLSFiles
 		loadProbe     = kingpin.Flag("erlang.load-probe", "Load the exporter's probe module on the node when a collector needs it. --no-erlang.load-probe forbids all code loading; the collectors that need it then report themselves unavailable.").Default("true").Bool()
 		fastTier      = kingpin.Flag("collector.tier.fast", "Cache lifetime of the fast tier (scheduler utilization, run queues, memory, reductions).").Default("15s").Duration()
 		slowTier      = kingpin.Flag("collector.tier.slow", "Cache lifetime of the slow tier (everything else).").Default("30s").Duration()
@@ -48,6 +52,11 @@ func run() int {
 		logFormat     = kingpin.Flag("log.format", "Output format of log messages.").Default("logfmt").Enum("logfmt", "json")
 		toolkitFlags  = kingpinflag.AddFlags(kingpin.CommandLine, ":9882")
 	)
+	kingpin.Flag("erlang.tls.ca-file", "PEM file of the CA that signed the node's certificate (default: the system's roots).").StringVar(&tlsFiles.CAFile)
+	kingpin.Flag("erlang.tls.cert-file", "PEM certificate the exporter presents to the node.").StringVar(&tlsFiles.CertFile)
+	kingpin.Flag("erlang.tls.key-file", "PEM private key of --erlang.tls.cert-file.").StringVar(&tlsFiles.KeyFile)
+	kingpin.Flag("erlang.tls.server-name", "Name expected in the node's certificate (default: the host part of --erlang.node).").StringVar(&tlsFiles.ServerName)
+	kingpin.Flag("erlang.tls.insecure-skip-verify", "Accept any certificate from the node. For tests only.").BoolVar(&tlsFiles.InsecureSkipVerify)
 	kingpin.Version(version.Print("beam_exporter"))
 	kingpin.HelpFlag.Short('h')
 	kingpin.CommandLine.UsageWriter(os.Stdout)
@@ -59,6 +68,11 @@ func run() int {
 
 	tiers := collector.Tiers{Fast: *fastTier, Slow: *slowTier}
 	cookie, err := validate(*nodeName, *localName, *cookieFile, tiers, toolkitFlags)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
+		return 2
+	}
+	tlsConfig, err := distributionTLS(*distTLS, tlsFiles)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
 		return 2
@@ -75,6 +89,7 @@ func run() int {
 		DistPort:    int(*distPort),
 		NetTickTime: *netTickTime,
 		LoadProbe:   *loadProbe,
+		TLS:         tlsConfig,
 		MSAcc:       collector.IsEnabled("msacc"),
 		Logger:      logger,
 	})
@@ -161,6 +176,22 @@ func validate(nodeName, localName, cookieFile string, tiers collector.Tiers, web
 		}
 	}
 	return erlnode.LoadCookie(cookieFile)
+}
+
+// distributionTLS is nil for plain distribution, and refuses TLS settings
+// given without --erlang.tls rather than ignore them.
+func distributionTLS(enabled bool, files erlnode.TLSFiles) (*tls.Config, error) {
+	if !enabled {
+		if files != (erlnode.TLSFiles{}) {
+			return nil, errors.New("--erlang.tls.* flags are set, but --erlang.tls is not")
+		}
+		return nil, nil
+	}
+	cfg, err := files.Config()
+	if err != nil {
+		return nil, fmt.Errorf("--erlang.tls: %w", err)
+	}
+	return cfg, nil
 }
 
 func newLogger(format, lvl string) log.Logger {

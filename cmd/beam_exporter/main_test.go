@@ -93,6 +93,10 @@ func TestBadConfigurationExits2(t *testing.T) {
 		{"web config with a password that is not a hash", []string{node, withCookie, "--web.config.file=" + plainPassword}, []string{"--web.config.file", plainPassword}},
 		{"bad tiers", []string{node, withCookie, "--collector.tier.slow=1s"}, []string{"slow tier"}},
 		{"top-n out of range", []string{node, withCookie, "--collector.processes.top-n=0"}, []string{"--collector.processes.top-n"}},
+		{"TLS files without --erlang.tls", []string{node, withCookie, "--erlang.tls.ca-file=" + cookie}, []string{"--erlang.tls"}},
+		{"TLS CA file missing", []string{node, withCookie, "--erlang.tls", "--erlang.tls.ca-file=" + missing}, []string{"--erlang.tls", missing}},
+		{"TLS CA file without a certificate", []string{node, withCookie, "--erlang.tls", "--erlang.tls.ca-file=" + empty}, []string{"--erlang.tls", empty, "no PEM certificate"}},
+		{"TLS certificate without its key", []string{node, withCookie, "--erlang.tls", "--erlang.tls.cert-file=" + cookie}, []string{"--erlang.tls", "give both files"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			expectExit2(t, tc.args, tc.want...)
@@ -203,34 +207,10 @@ func TestEndToEndScrape(t *testing.T) {
 		t.Run("OTP"+otp, func(t *testing.T) {
 			t.Parallel()
 			node := erltest.Start(t, erltest.Options{OTP: otp, Name: erltest.UniqueName("e2e")})
-			addr := freePort(t)
-			var logs lockedBuffer
-			cmd := exec.Command(binary, "--erlang.node="+node.Name, "--web.listen-address="+addr, "--log.level=debug",
+			addr, cmd, logs := startExporter(t, node.Cookie, "--erlang.node="+node.Name, "--log.level=debug",
 				"--erlang.local-name="+erltest.UniqueName("beam_exporter")+"@"+strings.SplitN(node.Name, "@", 2)[1])
-			cmd.Env = append(withoutCookieEnv(), "BEAM_EXPORTER_ERLANG_COOKIE="+node.Cookie)
-			cmd.Stdout, cmd.Stderr = &logs, &logs
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
 			args, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-
-			var body []byte
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				resp, err := http.Get("http://" + addr + "/metrics")
-				if err == nil {
-					body, _ = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if bytes.Contains(body, []byte("\nbeam_up 1")) {
-						break
-					}
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("no beam_up 1 within 30s; last body:\n%s\nlogs:\n%s", body, logs.String())
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+			body := scrapeUntilUp(t, addr, logs)
 			lint := exec.Command(promtool, "check", "metrics")
 			lint.Stdin = bytes.NewReader(body)
 			if out, err := lint.CombinedOutput(); err != nil || len(out) > 0 {
@@ -246,5 +226,56 @@ func TestEndToEndScrape(t *testing.T) {
 				t.Errorf("landing page: %v %v", err, landing)
 			}
 		})
+	}
+}
+
+// startExporter runs the binary with args and the cookie in its environment,
+// listening on a free port, until the test ends.
+func startExporter(t *testing.T, cookie string, args ...string) (addr string, cmd *exec.Cmd, logs *lockedBuffer) {
+	t.Helper()
+	addr, logs = freePort(t), &lockedBuffer{}
+	cmd = exec.Command(binary, append(args, "--web.listen-address="+addr)...)
+	cmd.Env = append(withoutCookieEnv(), "BEAM_EXPORTER_ERLANG_COOKIE="+cookie)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return addr, cmd, logs
+}
+
+// scrapeUntilUp scrapes addr until beam_up is 1, for at most 30 s, and
+// returns that scrape.
+func scrapeUntilUp(t *testing.T, addr string, logs *lockedBuffer) []byte {
+	t.Helper()
+	var body []byte
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if bytes.Contains(body, []byte("\nbeam_up 1")) {
+				return body
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no beam_up 1 within 30s; last body:\n%s\nlogs:\n%s", body, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestEndToEndTLSDistribution runs the binary with the --erlang.tls flags
+// against a node that accepts TLS distribution only.
+func TestEndToEndTLSDistribution(t *testing.T) {
+	args, ca := erltest.TLSDistArgs(t, erltest.HostOTP)
+	node := erltest.Start(t, erltest.Options{Name: erltest.UniqueName("e2e_tls"), Args: args})
+	cert, key := ca.Issue(t, "exporter", "exporter")
+	addr, _, logs := startExporter(t, node.Cookie, "--erlang.node="+node.Name, "--erlang.tls",
+		"--erlang.tls.ca-file="+ca.CertFile, "--erlang.tls.cert-file="+cert, "--erlang.tls.key-file="+key)
+	body := scrapeUntilUp(t, addr, logs)
+	if !bytes.Contains(body, []byte(`beam_scrape_collector_success{collector="memory"} 1`)) {
+		t.Errorf("the memory collector failed over TLS distribution:\n%s", body)
 	}
 }

@@ -2,17 +2,10 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,14 +15,16 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
 )
 
 // TestWebConfigTLSAndBasicAuth needs no node: /metrics answers beam_up 0
 // while the target cannot be reached, which is enough to see who gets it.
 func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	dir := t.TempDir()
-	ca, caKey := newCA(t)
-	certFile, keyFile := writeServerCert(t, dir, ca, caKey)
+	ca := erltest.NewCA(t, dir)
+	certFile, keyFile := ca.Issue(t, "server", "127.0.0.1")
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -51,11 +46,9 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
 	client := &http.Client{
 		Timeout:   15 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}},
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}},
 	}
 	url := "https://" + addr + "/metrics"
 	get := func(c *http.Client, url, user, password string) (*http.Response, string, error) {
@@ -83,7 +76,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || !strings.Contains(body, "\nbeam_up 0") {
 				t.Fatalf("right credentials: %s, want 200 with beam_up 0; body:\n%.500s", resp.Status, body)
 			}
-			if resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 || resp.TLS.PeerCertificates[0].Subject.CommonName != "beam_exporter test server" {
+			if resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 || resp.TLS.PeerCertificates[0].Subject.CommonName != "server" {
 				t.Fatalf("the answer did not come over TLS with the test's certificate: %+v", resp.TLS)
 			}
 			break
@@ -128,67 +121,4 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	if strings.Contains(logs.String(), "s3cret") {
 		t.Errorf("the password appears in the logs:\n%s", logs.String())
 	}
-}
-
-func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "beam_exporter test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, key
-}
-
-// writeServerCert issues a certificate for 127.0.0.1 and writes it and its
-// key as PEM files.
-func writeServerCert(t *testing.T, dir string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "beam_exporter test server"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
-	for file, block := range map[string]*pem.Block{
-		certFile: {Type: "CERTIFICATE", Bytes: der},
-		keyFile:  {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return certFile, keyFile
 }

@@ -87,13 +87,26 @@ func ensureRoot(suite, otp string) (string, error) {
 	return buildRoot(base, suite, otp, lock)
 }
 
-// rootComplete reports whether dir is a finished root.
+// rootPackages are installed in every root: the emulator, and ssl for the
+// tests of TLS distribution.
+const rootPackages = "erlang-base,erlang-ssl"
+
+// rootComplete reports whether dir is a finished root. A root built before
+// ssl was in rootPackages is not, and is built again.
 func rootComplete(dir string) bool {
 	if _, err := os.Stat(filepath.Join(dir, stampName)); err != nil {
 		return false
 	}
-	_, err := os.Stat(filepath.Join(dir, "usr/bin/erl"))
-	return err == nil
+	return hasRootPackages(dir)
+}
+
+// hasRootPackages looks for a file of each of rootPackages.
+func hasRootPackages(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, "usr/bin/erl")); err != nil {
+		return false
+	}
+	tlsDist, _ := filepath.Glob(filepath.Join(dir, "usr/lib/erlang/lib/ssl-*/ebin/inet_tls_dist.beam"))
+	return len(tlsDist) > 0
 }
 
 // refreshNetworkFiles copies the host's /etc/hosts and /etc/resolv.conf
@@ -112,7 +125,7 @@ func refreshNetworkFiles(root string) error {
 	return nil
 }
 
-// buildRoot debootstraps suite with erlang-base into a temporary directory
+// buildRoot debootstraps suite with rootPackages into a temporary directory
 // next to the final one, verifies its Erlang, and renames it into place.
 // lock is the held lock file, handed down to debootstrap (see runStreamed).
 func buildRoot(base, suite, otp string, lock *os.File) (string, error) {
@@ -154,7 +167,7 @@ func buildRoot(base, suite, otp string, lock *os.File) (string, error) {
 		return "", err
 	}
 
-	args := []string{"--variant=minbase", "--include=erlang-base", "--components=main"}
+	args := []string{"--variant=minbase", "--include=" + rootPackages, "--components=main"}
 	args = append(args, kc.args...)
 	args = append(args, suite, tmp, mirror)
 	progressf("[%s] debootstrap %s", suite, strings.Join(args, " "))
@@ -164,14 +177,14 @@ func buildRoot(base, suite, otp string, lock *os.File) (string, error) {
 	if err := refreshNetworkFiles(tmp); err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(filepath.Join(tmp, "usr/bin/erl")); err != nil {
+	if !hasRootPackages(tmp) {
 		// debootstrap's resolver is simple; apt inside the root is not.
-		progressf("[%s] erl missing after debootstrap; installing erlang-base with apt-get inside the root", suite)
-		sh := "apt-get update && apt-get install -y --no-install-recommends erlang-base"
+		progressf("[%s] Erlang incomplete after debootstrap; installing %s with apt-get inside the root", suite, rootPackages)
+		sh := "apt-get update && apt-get install -y --no-install-recommends " + strings.ReplaceAll(rootPackages, ",", " ")
 		cmd := exec.CommandContext(ctx, "chroot", tmp, "/bin/sh", "-c", sh)
 		cmd.Env = append(rootEnv(), "DEBIAN_FRONTEND=noninteractive")
 		if err := runStreamed(ctx, suite, lock, cmd); err != nil {
-			return "", fmt.Errorf("apt-get install erlang-base in the root: %w", err)
+			return "", fmt.Errorf("apt-get install %s in the root: %w", rootPackages, err)
 		}
 	}
 	cleanAptCaches(tmp)
