@@ -72,8 +72,6 @@ func (r *resolver) Resolve(peer string) (node.Route, error) {
 }
 
 // resolveContext looks peer up within ctx and epmdTimeout, whichever ends first.
-func (rt *route) resolve(peer string) (node.Route, error) { return rt.resolveContext(context.Background(), peer) }
-
 func (rt *route) resolveContext(ctx context.Context, peer string) (node.Route, error) {
 	alive, host, err := SplitNodeName(peer)
 	if err != nil {
