@@ -47,6 +47,11 @@ func LoadCookie(path string) (Cookie, error) {
 		}
 		return Cookie{Value: v, Source: "environment"}, nil
 	}
+	return readCookieFile(path)
+}
+
+// readCookieFile reads and checks a cookie file.
+func readCookieFile(path string) (Cookie, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Cookie{}, fmt.Errorf("reading the cookie file: %w", err)

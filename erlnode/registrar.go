@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,4 +126,44 @@ func parsePortReply(resp []byte) (uint16, error) {
 		return 0, fmt.Errorf("truncated EPMD answer (%d bytes)", len(resp))
 	}
 	return binary.BigEndian.Uint16(resp[2:4]), nil
+}
+
+// EPMDNames asks EPMD on host for the names of the nodes registered there
+// (NAMES_REQ), as short names without @host.
+func EPMDNames(ctx context.Context, host string, epmdPort int) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, epmdTimeout)
+	defer cancel()
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(epmdPort)))
+	if err != nil {
+		return nil, fmt.Errorf("asking EPMD on %s: %w", host, err)
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	if _, err := conn.Write([]byte{0, 1, 'n'}); err != nil {
+		return nil, fmt.Errorf("asking EPMD on %s: %w", host, err)
+	}
+	// EPMD answers with its port and one line per node, then closes.
+	resp, err := io.ReadAll(io.LimitReader(conn, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading EPMD's names from %s: %w", host, err)
+	}
+	return parseNamesReply(resp)
+}
+
+// parseNamesReply decodes NAMES_RESP: EPMD's port (4 bytes), then lines of
+// "name <alive> at port <port>".
+func parseNamesReply(resp []byte) ([]string, error) {
+	if len(resp) < 4 {
+		return nil, fmt.Errorf("truncated EPMD names answer (%d bytes)", len(resp))
+	}
+	var names []string
+	for _, line := range strings.Split(string(resp[4:]), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 5 && f[0] == "name" && f[2] == "at" && f[3] == "port" {
+			names = append(names, f[1])
+		}
+	}
+	return names, nil
 }

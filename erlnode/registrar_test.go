@@ -20,3 +20,17 @@ func TestParsePortReply(t *testing.T) {
 		}
 	}
 }
+
+func TestParseNamesReply(t *testing.T) {
+	resp := append([]byte{0, 0, 0x11, 0x11}, "name app at port 41925\nname other_1 at port 39001\nnot a name line\n"...)
+	names, err := parseNamesReply(resp)
+	if err != nil || len(names) != 2 || names[0] != "app" || names[1] != "other_1" {
+		t.Fatalf("parseNamesReply = %v, %v", names, err)
+	}
+	if names, err := parseNamesReply([]byte{0, 0, 0x11, 0x11}); err != nil || len(names) != 0 {
+		t.Errorf("no nodes: %v, %v", names, err)
+	}
+	if _, err := parseNamesReply([]byte{0, 0}); err == nil {
+		t.Error("a truncated answer parsed")
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -34,7 +35,11 @@ func main() {
 
 func run() int {
 	var (
-		nodeName      = kingpin.Flag("erlang.node", "The node to monitor, as name@host (short or long name).").Required().String()
+		nodeName      = kingpin.Flag("erlang.node", "The node to monitor on /metrics, as name@host (short or long name). Needed unless --config.file sets up a fleet.").String()
+		configFile    = kingpin.Flag("config.file", "YAML file of auth modules (cookie and TLS per cluster); enables /probe?target=name@host&auth_module=NAME.").String()
+		maxTargets    = kingpin.Flag("fleet.max-targets", "Most nodes /probe keeps connections to at once; a probe beyond gets 503.").Default("200").Int()
+		idleTimeout   = kingpin.Flag("fleet.idle-timeout", "A node not probed for this long is disconnected.").Default("5m").Duration()
+		epmdHosts     = kingpin.Flag("discovery.epmd-host", "Host whose EPMD /targets lists, for Prometheus's http_sd_configs (repeatable).").Strings()
 		localName     = kingpin.Flag("erlang.local-name", "The exporter's own node name. Keep it stable: every distinct name costs the target an atom forever. Default: beam_exporter@<this host>.").String()
 		cookieFile    = kingpin.Flag("erlang.cookie-file", "File holding the distribution cookie. The environment variable "+erlnode.CookieEnv+" takes precedence.").Default(erlnode.DefaultCookieFile()).String()
 		distPort      = kingpin.Flag("erlang.port", "Dial this distribution port directly instead of asking EPMD (0: ask EPMD).").Default("0").Uint16()
@@ -65,65 +70,101 @@ func run() int {
 		return 2
 	}
 	logger := newLogger(*logFormat, *logLevel)
-
 	tiers := collector.Tiers{Fast: *fastTier, Slow: *slowTier}
-	cookie, err := validate(*nodeName, *localName, *cookieFile, tiers, toolkitFlags)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
-		return 2
-	}
-	tlsConfig, err := distributionTLS(*distTLS, tlsFiles)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
-		return 2
-	}
-	if cookie.Exposed {
-		level.Warn(logger).Log("msg", "the cookie file can be read by other users; it grants full control of the cluster", "file", cookie.Source)
-	}
-
-	client, err := erlnode.New(erlnode.Config{
-		Target:      *nodeName,
-		LocalName:   *localName,
-		Cookie:      cookie.Value,
-		EPMDPort:    int(*epmdPort),
-		DistPort:    int(*distPort),
-		NetTickTime: *netTickTime,
-		LoadProbe:   *loadProbe,
-		TLS:         tlsConfig,
-		MSAcc:       collector.IsEnabled("msacc"),
-		Logger:      logger,
-	})
-	if err != nil {
-		level.Error(logger).Log("msg", "cannot start", "err", err)
-		return 1
-	}
-	exporter, err := collector.NewExporter(client, tiers, logger)
-	if err != nil {
-		level.Error(logger).Log("msg", "cannot start", "err", err)
-		return 1
-	}
-
+	hopts := collector.HandlerOptions{TimeoutOffset: *timeoutOffset, DefaultTimeout: *maxTimeout}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go client.Run(ctx)
-
 	own := prometheus.NewRegistry()
 	own.MustRegister(
 		versioncollector.NewCollector("beam_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		exporter.ConnectionErrors(),
 	)
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, collector.Handler(exporter, own, collector.HandlerOptions{
-		TimeoutOffset: *timeoutOffset, DefaultTimeout: *maxTimeout,
-	}, logger))
+	links := []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}}
+
+	if *nodeName == "" && *configFile == "" {
+		fmt.Fprintln(os.Stderr, "beam_exporter: give --erlang.node (one node, on /metrics) or --config.file (a fleet, through /probe), or both")
+		return 2
+	}
+	if err := validate(*localName, tiers, toolkitFlags); err != nil {
+		fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
+		return 2
+	}
+	metrics := promhttp.HandlerFor(own, promhttp.HandlerOpts{})
+	if *nodeName != "" {
+		// Sidecar: one node, on /metrics beside the exporter's own metrics.
+		cookie, err := nodeCookie(*nodeName, *cookieFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
+			return 2
+		}
+		tlsConfig, err := distributionTLS(*distTLS, tlsFiles)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
+			return 2
+		}
+		if cookie.Exposed {
+			level.Warn(logger).Log("msg", "the cookie file can be read by other users; it grants full control of the cluster", "file", cookie.Source)
+		}
+		client, err := erlnode.New(erlnode.Config{
+			Target:      *nodeName,
+			LocalName:   *localName,
+			Cookie:      cookie.Value,
+			EPMDPort:    int(*epmdPort),
+			DistPort:    int(*distPort),
+			NetTickTime: *netTickTime,
+			LoadProbe:   *loadProbe,
+			TLS:         tlsConfig,
+			MSAcc:       collector.IsEnabled("msacc"),
+			Logger:      logger,
+		})
+		if err != nil {
+			level.Error(logger).Log("msg", "cannot start", "err", err)
+			return 1
+		}
+		defer client.Close()
+		exporter, err := collector.NewExporter(client, tiers, logger)
+		if err != nil {
+			level.Error(logger).Log("msg", "cannot start", "err", err)
+			return 1
+		}
+		go client.Run(ctx)
+		own.MustRegister(exporter.ConnectionErrors())
+		metrics = collector.Handler(exporter, own, hopts, logger)
+		level.Info(logger).Log("msg", "monitoring one node on "+*metricsPath, "node", *nodeName, "cookie_source", cookie.Source)
+	}
+	mux.Handle(*metricsPath, metrics)
+	if *configFile != "" {
+		// Fleet: any node, on demand, through /probe.
+		modules, err := erlnode.LoadAuthModules(*configFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "beam_exporter: --config.file: %v\n", err)
+			return 2
+		}
+		fleet, err := collector.NewFleet(collector.FleetOptions{
+			Modules: modules, Tiers: tiers, MaxTargets: *maxTargets, IdleTimeout: *idleTimeout,
+			EPMDPort: int(*epmdPort), NetTickTime: *netTickTime, LoadProbe: *loadProbe, Logger: logger,
+		})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
+			return 2
+		}
+		go fleet.Run(ctx)
+		mux.Handle("/probe", fleet.ProbeHandler(hopts))
+		links = append(links, web.LandingLinks{Address: "/probe", Text: "Probe a node: /probe?target=name@host&auth_module=NAME"})
+		level.Info(logger).Log("msg", "serving a fleet on /probe", "auth_modules", len(modules))
+	}
+	if len(*epmdHosts) > 0 {
+		mux.Handle("/targets", collector.DiscoveryHandler(*epmdHosts, int(*epmdPort), logger))
+		links = append(links, web.LandingLinks{Address: "/targets", Text: "Nodes registered in EPMD (http_sd_configs)"})
+	}
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "BEAM Exporter",
-			Description: "Prometheus exporter for the runtime of " + *nodeName,
+			Description: "Prometheus exporter for the runtime of BEAM nodes",
 			Version:     version.Info(),
-			Links:       []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}},
+			Links:       links,
 		})
 		if err != nil {
 			level.Error(logger).Log("msg", "cannot build the landing page", "err", err)
@@ -132,8 +173,7 @@ func run() int {
 		mux.Handle("/", landing)
 	}
 
-	level.Info(logger).Log("msg", "starting beam_exporter", "version", version.Info(), "node", *nodeName,
-		"collectors", fmt.Sprint(collector.Enabled()), "cookie_source", cookie.Source)
+	level.Info(logger).Log("msg", "starting beam_exporter", "version", version.Info(), "collectors", fmt.Sprint(collector.Enabled()))
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() {
@@ -142,7 +182,6 @@ func run() int {
 	select {
 	case err := <-served:
 		level.Error(logger).Log("msg", "cannot serve", "err", err)
-		client.Close()
 		return 1
 	case <-ctx.Done():
 	}
@@ -150,30 +189,34 @@ func run() int {
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	server.Shutdown(shutdown)
-	client.Close()
 	return 0
 }
 
 // validate checks what the flags alone can tell before anything starts.
-func validate(nodeName, localName, cookieFile string, tiers collector.Tiers, webFlags *web.FlagConfig) (erlnode.Cookie, error) {
-	if _, _, err := erlnode.SplitNodeName(nodeName); err != nil {
-		return erlnode.Cookie{}, fmt.Errorf("--erlang.node: %w", err)
-	}
+func validate(localName string, tiers collector.Tiers, webFlags *web.FlagConfig) error {
 	if localName != "" {
 		if _, _, err := erlnode.SplitNodeName(localName); err != nil {
-			return erlnode.Cookie{}, fmt.Errorf("--erlang.local-name: %w", err)
+			return fmt.Errorf("--erlang.local-name: %w", err)
 		}
 	}
 	if err := tiers.Validate(); err != nil {
-		return erlnode.Cookie{}, err
+		return err
 	}
 	if err := collector.ValidateFlags(); err != nil {
-		return erlnode.Cookie{}, err
+		return err
 	}
 	if path := *webFlags.WebConfigFile; path != "" {
 		if err := web.Validate(path); err != nil {
-			return erlnode.Cookie{}, fmt.Errorf("--web.config.file %s: %w", path, err)
+			return fmt.Errorf("--web.config.file %s: %w", path, err)
 		}
+	}
+	return nil
+}
+
+// nodeCookie checks the node's name and reads the cookie to reach it.
+func nodeCookie(nodeName, cookieFile string) (erlnode.Cookie, error) {
+	if _, _, err := erlnode.SplitNodeName(nodeName); err != nil {
+		return erlnode.Cookie{}, fmt.Errorf("--erlang.node: %w", err)
 	}
 	return erlnode.LoadCookie(cookieFile)
 }

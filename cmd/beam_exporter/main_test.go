@@ -60,6 +60,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 	wrongKeys := write("web-wrong-keys.yml", "tls_config:\n  cert_file: x.pem\n", 0o600)
 	noKey := write("web-no-key.yml", "tls_server_config:\n  cert_file: "+filepath.Join(dir, "x.pem")+"\n", 0o600)
 	plainPassword := write("web-plain-password.yml", "basic_auth_users:\n  alice: not-a-bcrypt-hash\n", 0o600)
+	fleetConfig := write("fleet.yml", "auth_modules:\n  prod: {cookie_file: "+cookie+"}\n", 0o600)
 	node := "--erlang.node=a@b"
 	withCookie := "--erlang.cookie-file=" + cookie
 
@@ -71,7 +72,10 @@ func TestBadConfigurationExits2(t *testing.T) {
 		{"unknown flag", []string{node, "--no-such-flag"}, []string{"unknown long flag", "--no-such-flag"}},
 		// kingpin reports a value it cannot parse without naming its flag.
 		{"flag value of the wrong type", []string{node, withCookie, "--erlang.port=many"}, []string{`"many"`, "invalid syntax"}},
-		{"missing node", []string{withCookie}, []string{"'--erlang.node' not provided"}},
+		{"neither a node nor a fleet", []string{withCookie}, []string{"--erlang.node", "--config.file"}},
+		{"missing config file", []string{"--config.file=" + missing}, []string{"--config.file", missing}},
+		{"config file without auth modules", []string{"--config.file=" + empty}, []string{"--config.file", empty, "no auth_modules"}},
+		{"fleet without room for a target", []string{"--config.file=" + fleetConfig, "--fleet.max-targets=0"}, []string{"target limit"}},
 		{"node without @", []string{"--erlang.node=no-host", withCookie}, []string{"--erlang.node", `"no-host"`, "has no @host part"}},
 		{"node with an empty name", []string{"--erlang.node=@host", withCookie}, []string{"--erlang.node", `"@host"`, "non-empty"}},
 		{"node with an empty host", []string{"--erlang.node=name@", withCookie}, []string{"--erlang.node", `"name@"`, "non-empty"}},

@@ -1,0 +1,115 @@
+// Auth modules: named ways to reach a cluster (cookie and TLS), from --config.file.
+package erlnode
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// AuthModuleConfig is one entry of auth_modules in the config file. Exactly
+// one cookie source is given.
+type AuthModuleConfig struct {
+	CookieFile string `yaml:"cookie_file"`
+	CookieEnv  string `yaml:"cookie_env"`
+	// Cookie is the cookie itself, accepted only from a config file that
+	// nobody but its owner can read (mode 0600 or stricter).
+	Cookie string    `yaml:"cookie"`
+	TLS    *TLSFiles `yaml:"tls"`
+}
+
+// AuthModule is a loaded auth module, ready to connect with.
+type AuthModule struct {
+	Name   string
+	Cookie string
+	TLS    *tls.Config // nil for plain distribution
+}
+
+type configFile struct {
+	AuthModules map[string]AuthModuleConfig `yaml:"auth_modules"`
+}
+
+// LoadAuthModules reads the config file and every cookie and TLS file it
+// names. Errors name the file, the module and the problem.
+func LoadAuthModules(path string) (map[string]AuthModule, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var cfg configFile
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // EOF: an empty file
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if len(cfg.AuthModules) == 0 {
+		return nil, fmt.Errorf("config file %s defines no auth_modules", path)
+	}
+	private := info.Mode().Perm()&0o077 == 0
+	modules := make(map[string]AuthModule, len(cfg.AuthModules))
+	for _, name := range slices.Sorted(maps.Keys(cfg.AuthModules)) {
+		m, err := loadAuthModule(name, cfg.AuthModules[name], private)
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: auth module %q: %w", path, name, err)
+		}
+		modules[name] = m
+	}
+	return modules, nil
+}
+
+func loadAuthModule(name string, c AuthModuleConfig, private bool) (AuthModule, error) {
+	m := AuthModule{Name: name}
+	sources := 0
+	for _, s := range []string{c.CookieFile, c.CookieEnv, c.Cookie} {
+		if s != "" {
+			sources++
+		}
+	}
+	if sources != 1 {
+		return m, errors.New("give exactly one of cookie_file, cookie_env and cookie")
+	}
+	switch {
+	case c.CookieFile != "":
+		cookie, err := readCookieFile(c.CookieFile)
+		if err != nil {
+			return m, err
+		}
+		m.Cookie = cookie.Value
+	case c.CookieEnv != "":
+		m.Cookie = strings.TrimSpace(os.Getenv(c.CookieEnv))
+		if m.Cookie == "" {
+			return m, fmt.Errorf("the environment variable %s is unset or empty", c.CookieEnv)
+		}
+		if err := checkCookie(m.Cookie); err != nil {
+			return m, fmt.Errorf("%s: %w", c.CookieEnv, err)
+		}
+	default:
+		if !private {
+			return m, errors.New("an inline cookie needs the config file to be readable by its owner only (chmod 600); or use cookie_file or cookie_env")
+		}
+		if err := checkCookie(c.Cookie); err != nil {
+			return m, err
+		}
+		m.Cookie = c.Cookie
+	}
+	if c.TLS != nil {
+		cfg, err := c.TLS.Config()
+		if err != nil {
+			return m, err
+		}
+		m.TLS = cfg
+	}
+	return m, nil
+}

@@ -1,0 +1,75 @@
+package erlnode
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+)
+
+func TestLoadAuthModules(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string, perm os.FileMode) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), perm); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cookieA := write("a.cookie", "cookie-a\n", 0o600)
+	ca := erltest.NewCA(t, dir)
+	cert, key := ca.Issue(t, "exporter", "exporter")
+	t.Setenv("TEST_COOKIE_B", "cookie-b")
+
+	good := write("good.yml", `auth_modules:
+  a: {cookie_file: `+cookieA+`}
+  b: {cookie_env: TEST_COOKIE_B}
+  c:
+    cookie: cookie-c
+    tls: {ca_file: `+ca.CertFile+`, cert_file: `+cert+`, key_file: `+key+`}
+`, 0o600)
+	modules, err := LoadAuthModules(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"a": "cookie-a", "b": "cookie-b", "c": "cookie-c"} {
+		if modules[name].Cookie != want || modules[name].Name != name {
+			t.Errorf("module %s = %+v", name, modules[name])
+		}
+	}
+	if modules["a"].TLS != nil || modules["c"].TLS == nil || len(modules["c"].TLS.Certificates) != 1 {
+		t.Errorf("TLS settings: a %v, c %v", modules["a"].TLS, modules["c"].TLS)
+	}
+
+	for _, tc := range []struct {
+		name, text string
+		perm       os.FileMode
+		want       string
+	}{
+		{"inline cookie in a readable file", "auth_modules:\n  x: {cookie: secret-x}\n", 0o644, "chmod 600"},
+		{"two cookie sources", "auth_modules:\n  x: {cookie_file: " + cookieA + ", cookie_env: TEST_COOKIE_B}\n", 0o600, "exactly one"},
+		{"no cookie source", "auth_modules:\n  x: {}\n", 0o600, "exactly one"},
+		{"missing cookie file", "auth_modules:\n  x: {cookie_file: " + dir + "/nope}\n", 0o600, "no such file"},
+		{"unset variable", "auth_modules:\n  x: {cookie_env: TEST_COOKIE_UNSET}\n", 0o600, "TEST_COOKIE_UNSET"},
+		{"unknown key", "auth_modules:\n  x: {cookie_fil: " + cookieA + "}\n", 0o600, "cookie_fil"},
+		{"no modules", "auth_modules: {}\n", 0o600, "no auth_modules"},
+		{"not YAML", "auth_modules: [\n", 0o600, "yaml"},
+		{"bad TLS", "auth_modules:\n  x: {cookie_file: " + cookieA + ", tls: {cert_file: " + cert + "}}\n", 0o600, "give both files"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := write(strings.ReplaceAll(tc.name, " ", "-")+".yml", tc.text, tc.perm)
+			_, err := LoadAuthModules(path)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("error = %v, want one naming %s and saying %q", err, path, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret-x") {
+				t.Errorf("the error shows the cookie: %v", err)
+			}
+		})
+	}
+	if _, err := LoadAuthModules(filepath.Join(dir, "missing.yml")); err == nil {
+		t.Error("a missing config file loaded")
+	}
+}
