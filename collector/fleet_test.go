@@ -1,0 +1,221 @@
+// Fleet mode against real nodes: /probe with two auth modules, a frozen and
+// a dead target beside healthy ones, idle disconnects, and /targets.
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/beam-exporter/beam_exporter/erlnode"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+)
+
+// probe GETs /probe and returns the status and body.
+func probe(t *testing.T, base, target, module string, timeout time.Duration) (int, string) {
+	t.Helper()
+	q := url.Values{}
+	if target != "" {
+		q.Set("target", target)
+	}
+	if module != "" {
+		q.Set("auth_module", module)
+	}
+	req, err := http.NewRequest("GET", base+"/probe?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestFleet(t *testing.T) {
+	t.Parallel()
+	one := erltest.Start(t, erltest.Options{Name: erltest.UniqueName("fleet_one"), Cookie: "fleet-cookie-one"})
+	frozen := erltest.Start(t, erltest.Options{Name: erltest.UniqueName("fleet_frozen"), Cookie: "fleet-cookie-one"})
+	two := erltest.Start(t, erltest.Options{Name: erltest.UniqueName("fleet_two"), Cookie: "fleet-cookie-two"})
+	host := strings.SplitN(one.Name, "@", 2)[1]
+
+	fleet, err := NewFleet(FleetOptions{
+		Modules: map[string]erlnode.AuthModule{
+			"one": {Name: "one", Cookie: "fleet-cookie-one"},
+			"two": {Name: "two", Cookie: "fleet-cookie-two"},
+		},
+		Tiers:      Tiers{Fast: time.Millisecond, Slow: time.Millisecond},
+		MaxTargets: 3, IdleTimeout: time.Hour, LoadProbe: true, Logger: log.NewNopLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { fleet.Run(ctx); close(runDone) }()
+	t.Cleanup(func() { cancel(); <-runDone })
+	mux := http.NewServeMux()
+	mux.Handle("/probe", fleet.ProbeHandler(HandlerOptions{TimeoutOffset: 100 * time.Millisecond, DefaultTimeout: 10 * time.Second}))
+	mux.Handle("/targets", DiscoveryHandler([]string{host}, erlnode.DefaultEPMDPort, log.NewNopLogger()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	t.Run("bad requests", func(t *testing.T) {
+		for _, tc := range []struct{ name, target, module, want string }{
+			{"no target", "", "one", "target parameter is missing"},
+			{"target without host", "nohost", "one", "no @host part"},
+			{"target with a bad character", "a b@host", "one", "not allowed"},
+			{"unknown auth module", one.Name, "three", `unknown auth_module "three"`},
+			{"no auth module among two", one.Name, "", "auth_module parameter is missing"},
+		} {
+			if status, body := probe(t, srv.URL, tc.target, tc.module, 5*time.Second); status != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+				t.Errorf("%s: %d %q, want 400 saying %q", tc.name, status, body, tc.want)
+			}
+		}
+	})
+
+	t.Run("each node with its module", func(t *testing.T) {
+		for _, tc := range []struct {
+			node   *erltest.Node
+			module string
+			up     string
+		}{
+			{one, "one", "beam_up 1"},
+			{frozen, "one", "beam_up 1"},
+			{two, "one", "beam_up 0"}, // the wrong cookie
+			{two, "two", "beam_up 1"}, // reconnected with the right one
+		} {
+			status, body := probe(t, srv.URL, tc.node.Name, tc.module, 10*time.Second)
+			if status != http.StatusOK || !strings.Contains(body, "\n"+tc.up+"\n") {
+				t.Errorf("%s with %s: %d, want %s:\n%.300s", tc.node.Name, tc.module, status, tc.up, body)
+			}
+			for _, own := range []string{"go_goroutines", "beam_exporter_build_info", "process_resident_memory_bytes"} {
+				if strings.Contains(body, own) {
+					t.Errorf("/probe carries the exporter's own %s", own)
+				}
+			}
+		}
+		if _, body := probe(t, srv.URL, two.Name, "two", 10*time.Second); !strings.Contains(body, `beam_connection_errors_total{reason="auth"} 0`) {
+			t.Errorf("the pooled connection of the second module should count its own errors only:\n%.2000s", body)
+		}
+	})
+
+	t.Run("a frozen and a dead target delay nobody", func(t *testing.T) {
+		frozen.Signal(t, syscall.SIGSTOP)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			probe(t, srv.URL, frozen.Name, "one", 3*time.Second)
+			if took := time.Since(start); took > 4*time.Second {
+				t.Errorf("the frozen target's probe took %s with a 3 s timeout", took)
+			}
+		}()
+		time.Sleep(100 * time.Millisecond) // the frozen probe is under way
+		for _, n := range []struct {
+			node   *erltest.Node
+			module string
+		}{{one, "one"}, {two, "two"}} {
+			start := time.Now()
+			_, body := probe(t, srv.URL, n.node.Name, n.module, 10*time.Second)
+			if took := time.Since(start); took > 2*time.Second || !strings.Contains(body, "\nbeam_up 1\n") {
+				t.Errorf("%s beside a frozen target: %s, body:\n%.300s", n.node.Name, took, body)
+			}
+		}
+		wg.Wait()
+		frozen.Kill(t)
+		start := time.Now()
+		_, body := probe(t, srv.URL, one.Name, "one", 10*time.Second)
+		if took := time.Since(start); took > 2*time.Second || !strings.Contains(body, "\nbeam_up 1\n") {
+			t.Errorf("%s beside a dead target: %s", one.Name, took)
+		}
+		if _, body := probe(t, srv.URL, frozen.Name, "one", 3*time.Second); !strings.Contains(body, "\nbeam_up 0\n") {
+			t.Errorf("the dead target does not show beam_up 0:\n%.300s", body)
+		}
+	})
+
+	t.Run("target limit", func(t *testing.T) {
+		if status, body := probe(t, srv.URL, "nobody_here@"+host, "one", 2*time.Second); status != http.StatusServiceUnavailable {
+			t.Errorf("a fourth target: %d %q, want 503", status, body)
+		}
+	})
+
+	t.Run("discovery", func(t *testing.T) {
+		resp, err := http.Get(srv.URL + "/targets")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var groups []targetGroup
+		if err := json.NewDecoder(resp.Body).Decode(&groups); err != nil {
+			t.Fatal(err)
+		}
+		listed := map[string]map[string]string{}
+		for _, g := range groups {
+			listed[g.Targets[0]] = g.Labels
+		}
+		for _, n := range []*erltest.Node{one, two} {
+			if labels, ok := listed[n.Name]; !ok || labels["node"] != n.Name || labels["host"] != host {
+				t.Errorf("/targets lists %s as %v", n.Name, labels)
+			}
+		}
+		if _, ok := listed[frozen.Name]; ok {
+			t.Errorf("/targets still lists the dead %s", frozen.Name)
+		}
+		names, err := erltest.EPMDNames()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for target := range listed {
+			// Nodes of parallel tests come and go; ours must be exact.
+			if alive, _, _ := strings.Cut(target, "@"); strings.HasPrefix(alive, "fleet_") {
+				if _, ok := names[alive]; !ok {
+					t.Errorf("/targets lists %s, which EPMD does not know", target)
+				}
+			}
+		}
+	})
+
+	t.Run("idle targets are disconnected", func(t *testing.T) {
+		cancel()
+		<-runDone
+		if left := fleet.Targets(); len(left) != 0 {
+			t.Errorf("targets still pooled after Run ended: %v", left)
+		}
+		idle, err := NewFleet(FleetOptions{
+			Modules: map[string]erlnode.AuthModule{"one": {Name: "one", Cookie: "fleet-cookie-one"}},
+			Tiers:   Tiers{Fast: time.Millisecond, Slow: time.Millisecond}, MaxTargets: 1, IdleTimeout: 300 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		idleCtx, stopIdle := context.WithCancel(context.Background())
+		defer stopIdle()
+		go idle.Run(idleCtx)
+		srv := httptest.NewServer(idle.ProbeHandler(HandlerOptions{DefaultTimeout: 10 * time.Second}))
+		defer srv.Close()
+		if _, body := probe(t, srv.URL, one.Name, "", 10*time.Second); !strings.Contains(body, "\nbeam_up 1\n") {
+			t.Fatalf("the only module is the default:\n%.300s", body)
+		}
+		waitForWithin(t, "the idle target to be disconnected", 3*time.Second, func() bool { return len(idle.Targets()) == 0 })
+		waitForWithin(t, "the node to see the exporter go", 3*time.Second, func() bool {
+			return one.Eval(t, "nodes(hidden).") == "[]"
+		})
+	})
+}
