@@ -6,7 +6,7 @@ PROBE_BIN := erlnode/probe/beam_exporter_probe_v1.beam
 # Debian packages the tests and the demo run against.
 PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap
 
-.PHONY: all build test vet deps probe alerts demo bench fuzz clean
+.PHONY: all build test vet deps probe alerts demo bench bench-fleet fuzz clean
 
 all: build
 
@@ -55,6 +55,13 @@ demo: deps build
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# bench-fleet starts FLEET_NODES real nodes (50), one exporter in fleet mode
+# and Prometheus scraping every node through /probe every 5 s for
+# FLEET_SECONDS (600), then prints the scrape latencies, failures and the
+# exporter's CPU and memory.
+bench-fleet: deps
+	$(GO) test -tags fleetbench -count=1 -timeout 60m -run '^TestFleetBench$$' -v ./cmd/beam_exporter
 
 # fuzz runs every fuzz target for FUZZTIME each; plain `go test` runs only
 # their committed seed corpus. New crashers land in testdata/fuzz.
