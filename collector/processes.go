@@ -16,7 +16,7 @@ var (
 	processesTopN = kingpin.Flag("collector.processes.top-n",
 		"How many processes to rank by memory, mailbox and reductions (1-1000).").Default("10").Int()
 	processesWindow = kingpin.Flag("collector.processes.window",
-		"Window over which reductions are counted for the reductions ranking.").Default("500ms").Duration()
+		"Least time between a process's two reductions reads for the reductions ranking; the scan itself counts toward it.").Default("20ms").Duration()
 )
 
 func init() {
@@ -31,7 +31,7 @@ var (
 		"Message queue length of the process at this rank among the longest mailboxes. Up to one slow tier old.",
 		[]string{"rank", "process"}, nil)
 	processReductionsDesc = prometheus.NewDesc(namespace+"_process_reductions_per_second",
-		"Reductions per second of the process at this rank among the busiest, measured over --collector.processes.window. Up to one slow tier old.",
+		"Reductions per second of the process at this rank among the busiest, measured between two reads at least --collector.processes.window apart. Up to one slow tier old.",
 		[]string{"rank", "process"}, nil)
 )
 

@@ -29,7 +29,7 @@ func TestProcesses(t *testing.T) {
 		top("code_server", 155528, "application_controller", 42432),
 		top("mailbox_holder", 25000),
 		top("rex", 289), 500000)
-	expectMetrics(t, processesCollector{}, map[string]etf.Term{"probe:top_processes(10,500)": reply}, `
+	expectMetrics(t, processesCollector{}, map[string]etf.Term{"probe:top_processes(10,20)": reply}, `
 # HELP beam_process_memory_bytes Memory of the process at this rank among the largest by memory. process is its registered name, proc_lib label or initial call, never a pid. Up to one slow tier old.
 # TYPE beam_process_memory_bytes gauge
 beam_process_memory_bytes{process="application_controller",rank="2"} 42432
@@ -37,7 +37,7 @@ beam_process_memory_bytes{process="code_server",rank="1"} 155528
 # HELP beam_process_message_queue_length Message queue length of the process at this rank among the longest mailboxes. Up to one slow tier old.
 # TYPE beam_process_message_queue_length gauge
 beam_process_message_queue_length{process="mailbox_holder",rank="1"} 25000
-# HELP beam_process_reductions_per_second Reductions per second of the process at this rank among the busiest, measured over --collector.processes.window. Up to one slow tier old.
+# HELP beam_process_reductions_per_second Reductions per second of the process at this rank among the busiest, measured between two reads at least --collector.processes.window apart. Up to one slow tier old.
 # TYPE beam_process_reductions_per_second gauge
 beam_process_reductions_per_second{process="rex",rank="1"} 578
 `)
@@ -57,7 +57,7 @@ func TestProcessesMalformed(t *testing.T) {
 		"negative value":  topReply(top("p", -1), etf.List{}, etf.List{}, 1),
 	} {
 		t.Run(name, func(t *testing.T) {
-			expectError(t, processesCollector{}, map[string]etf.Term{"probe:top_processes(10,500)": reply})
+			expectError(t, processesCollector{}, map[string]etf.Term{"probe:top_processes(10,20)": reply})
 		})
 	}
 }
