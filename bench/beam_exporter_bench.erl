@@ -58,10 +58,11 @@ top(Style, Attr, N) ->
 %%% --------------------------------------------------------------- meters
 
 %% Runs one top-N refresh in a fresh process: the exporter's probe scan
-%% (with no window beyond the scan's own) or a baseline. Reports its wall time, the node's CPU
-%% time and reductions meanwhile, and the process's peak memory: the
-%% largest heap, old heap, heap fragments and referenced off-heap binaries
-%% it held, read from its garbage collection trace.
+%% (with no window beyond the scan's own) or a baseline. Reports its wall
+%% time, the node's CPU time and reductions meanwhile, and its peak memory:
+%% for it and every process it spawns, the largest heap, old heap, heap
+%% fragments and referenced off-heap binaries, from their garbage
+%% collection traces, summed over the processes.
 measure(What, N) ->
     Fun = case What of
               probe -> fun() -> beam_exporter_probe_v1:top_processes(N, 0) end;
@@ -69,9 +70,9 @@ measure(What, N) ->
               minimal -> fun() -> baseline(minimal, N) end
           end,
     Word = erlang:system_info(wordsize),
-    Tracer = spawn(fun() -> peak(0) end),
+    Tracer = spawn(fun() -> peak(#{}) end),
     {Pid, Ref} = spawn_monitor(fun() -> receive go -> exit({done, catch Fun()}) end end),
-    1 = erlang:trace(Pid, true, [garbage_collection, {tracer, Tracer}]),
+    1 = erlang:trace(Pid, true, [garbage_collection, set_on_spawn, {tracer, Tracer}]),
     {Cpu0, _} = statistics(runtime),
     {Red0, _} = statistics(reductions),
     T0 = erlang:monotonic_time(microsecond),
@@ -88,13 +89,13 @@ measure(What, N) ->
 
 peak(Max) ->
     receive
-        {trace, _, Event, Info} when Event =:= gc_minor_start; Event =:= gc_major_start;
-                                     Event =:= gc_minor_end; Event =:= gc_major_end ->
+        {trace, Pid, Event, Info} when Event =:= gc_minor_start; Event =:= gc_major_start;
+                                       Event =:= gc_minor_end; Event =:= gc_major_end ->
             Size = lists:sum([V || {K, V} <- Info,
                                    lists:member(K, [heap_block_size, old_heap_block_size, mbuf_size,
                                                     bin_vheap_size, bin_old_vheap_size])]),
-            peak(max(Max, Size));
-        {From, peak} -> From ! {self(), Max};
+            peak(Max#{Pid => max(Size, maps:get(Pid, Max, 0))});
+        {From, peak} -> From ! {self(), lists:sum(maps:values(Max))};
         _ -> peak(Max)
     end.
 

@@ -16,6 +16,9 @@
 
 -define(KEEPER, beam_exporter_probe_v1_msacc).
 -define(NAME_MAX, 120).
+%% At most this many processes scan in parallel, each ?BATCH pids at a time.
+-define(WORKERS, 4).
+-define(BATCH, 2000).
 
 %%% ------------------------------------------------------------- sessions
 
@@ -117,18 +120,20 @@ keeper(Sessions, Mine) ->
 %% scheduled to answer), about ten times a read of reductions or
 %% message_queue_len, which ERTS serves without one. So the first pass asks
 %% each process once for all three items, ranks memory and mailboxes, and
-%% keeps each process's reductions as one 64-bit integer in a binary
-%% parallel to the list; the second pass reads reductions alone. A process's
-%% window is the time between its two reads: the first pass's own duration,
-%% stretched so that the second starts at least WindowMs after the first.
-%% Beyond the bounded top-N sets, the memory that grows with the node is the
-%% process list (as processes/0 makes it) and 8 bytes per process, both held
-%% for this call only.
+%% keeps each process's reductions as one 64-bit integer, in binaries
+%% parallel to the list; the second pass reads reductions alone. A
+%% process's window is the time between its two reads: the first pass's own
+%% duration, stretched so that the second starts at least WindowMs after the
+%% first. Both passes hand the list out in batches to up to ?WORKERS linked
+%% workers, so that the round trips of a large node overlap on several
+%% schedulers. Beyond the bounded top-N sets, the memory that grows with the
+%% node is the process list (as processes/0 makes it) and 8 bytes per
+%% process, both held for this call only.
 %%
 %% Each Top is sorted by Value, descending, holds at most N entries and no
 %% zeros. Processes born during the call are not ranked. window_us is the
-%% mean window; processes is how many the first pass read. The caller is
-%% left out, and only the winners are named (name/2).
+%% mean window; processes is how many the first pass read. The caller and
+%% the workers are left out, and only the winners are named (name/2).
 -spec top_processes(N :: 1..1000, WindowMs :: 0..60000) ->
           {ok, #{memory := Top, message_queue_len := Top, reductions := Top,
                  window_us := non_neg_integer(), processes := non_neg_integer()}}
@@ -137,15 +142,26 @@ keeper(Sessions, Mine) ->
 top_processes(N, WindowMs) when is_integer(N), N >= 1, N =< 1000,
                                  is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000 ->
     Ps = erlang:processes(),
-    None = {N, 0, gb_sets:empty()},
+    Me = self(),
+    Ref = make_ref(),
+    K = min(erlang:system_info(schedulers_online), ?WORKERS),
+    Ws = [spawn_link(fun() -> worker(Me, Ref, N) end) || _ <- lists:seq(1, K)],
     T0 = erlang:monotonic_time(microsecond),
-    {Count, Before, Mem, Mql} = first_pass(Ps, self(), 0, <<>>, None, None),
+    Before = pass(Ps, Ws, Ref, fun(I, Batch) -> {Ref, first, I, Batch} end),
     T1 = erlang:monotonic_time(microsecond),
     Wait = (T0 + WindowMs * 1000 - T1) div 1000,
     Wait > 0 andalso receive after Wait -> ok end,
     T2 = erlang:monotonic_time(microsecond),
-    Red = second_pass(Ps, Before, self(), None),
+    _ = pass(Ps, Ws, Ref, fun(I, Batch) -> {Ref, second, I, Batch, map_get(I, Before)} end),
     T3 = erlang:monotonic_time(microsecond),
+    None = {N, 0, gb_sets:empty()},
+    {Count, Mem, Mql, Red} =
+        lists:foldl(fun(W, {C0, M0, Q0, R0}) ->
+                            W ! {Ref, done},
+                            receive {Ref, W, {C, M, Q, R}} ->
+                                    {C0 + C, top_merge(M, M0), top_merge(Q, Q0), top_merge(R, R0)}
+                            end
+                    end, {0, None, None, None}, Ws),
     Tops = [top_list(T) || T <- [Mem, Mql, Red]],
     Ctx = name_context(),
     Winners = lists:usort([P || L <- Tops, {_, P} <- L]),
@@ -154,6 +170,52 @@ top_processes(N, WindowMs) when is_integer(N), N >= 1, N =< 1000,
     {ok, #{memory => M, message_queue_len => Q, reductions => R,
            window_us => max(0, (T2 + T3 - T0 - T1) div 2), processes => Count}};
 top_processes(_, _) -> {error, badarg}.
+
+%% Deals the list out in batches, two in flight per worker, and returns the
+%% workers' answers by batch index. take/3 reverses each batch, the same
+%% way in both passes.
+pass(Ps, Ws, Ref, Make) ->
+    {Rest, I, InFlight} = prime(Ps, Ws ++ Ws, 0, 0, Make),
+    collect(Rest, I, InFlight, Ref, Make, #{}).
+
+prime([], _, I, InFlight, _) -> {[], I, InFlight};
+prime(Ps, [], I, InFlight, _) -> {Ps, I, InFlight};
+prime(Ps, [W | Ws], I, InFlight, Make) ->
+    {Batch, Rest} = take(Ps, ?BATCH, []),
+    W ! Make(I, Batch),
+    prime(Rest, Ws, I + 1, InFlight + 1, Make).
+
+collect(_, _, 0, _, _, Acc) -> Acc;
+collect(Ps, I, InFlight, Ref, Make, Acc) ->
+    receive
+        {Ref, _, J, Answer} when Ps =:= [] ->
+            collect([], I, InFlight - 1, Ref, Make, Acc#{J => Answer});
+        {Ref, W, J, Answer} ->
+            {Batch, Rest} = take(Ps, ?BATCH, []),
+            W ! Make(I, Batch),
+            collect(Rest, I + 1, InFlight, Ref, Make, Acc#{J => Answer})
+    end.
+
+take([P | Ps], K, Acc) when K > 0 -> take(Ps, K - 1, [P | Acc]);
+take(Ps, _, Acc) -> {Acc, Ps}.
+
+%% A worker keeps its own top-N sets and hands them over at the end.
+worker(Caller, Ref, N) ->
+    None = {N, 0, gb_sets:empty()},
+    worker(Caller, Ref, 0, None, None, None).
+
+worker(Caller, Ref, Count, Mem, Mql, Red) ->
+    receive
+        {Ref, first, I, Batch} ->
+            {C, Before, Mem1, Mql1} = first_pass(Batch, Caller, 0, <<>>, Mem, Mql),
+            Caller ! {Ref, self(), I, Before},
+            worker(Caller, Ref, Count + C, Mem1, Mql1, Red);
+        {Ref, second, I, Batch, Before} ->
+            Red1 = second_pass(Batch, Before, 0, Caller, Red),
+            Caller ! {Ref, self(), I, ok},
+            worker(Caller, Ref, Count, Mem, Mql, Red1);
+        {Ref, done} -> Caller ! {Ref, self(), {Count, Mem, Mql, Red}}
+    end.
 
 %% Asking for all three items in one call keeps it to one signal. Every
 %% process, the caller and the exited included, gets its 8 bytes, so that
@@ -173,8 +235,6 @@ first_pass([], _, Count, Before, Mem, Mql) -> {Count, Before, Mem, Mql}.
 %% A process that exited before the first pass stays exited: pids are not
 %% reused that soon. The integers are read with BIFs rather than a binary
 %% match, whose instructions as OTP 25 compiles them OTP 29 cannot load.
-second_pass(Ps, Before, Me, Red) -> second_pass(Ps, Before, 0, Me, Red).
-
 second_pass([P | Ps], Before, At, Me, Red) when P =/= Me ->
     case erlang:process_info(P, reductions) of
         {reductions, R} ->
@@ -184,6 +244,8 @@ second_pass([P | Ps], Before, At, Me, Red) when P =/= Me ->
     end;
 second_pass([_Me | Ps], Before, At, Me, Red) -> second_pass(Ps, Before, At + 8, Me, Red);
 second_pass([], _, _, _, Red) -> Red.
+
+top_merge({_, _, Set}, Top) -> gb_sets:fold(fun({V, P}, T) -> top_add(V, P, T) end, Top, Set).
 
 top_list({_, _, Set}) -> lists:reverse(gb_sets:to_list(Set)).
 
