@@ -101,7 +101,7 @@ func startExporter(n *node, binary string, args ...string) (*exec.Cmd, string, e
 	l.Close()
 	_, host, _ := strings.Cut(n.name, "@")
 	cmd := exec.Command(binary, append([]string{
-		"--erlang.node=" + n.name, "--web.listen-address=" + addr, "--log.level=warn",
+		"--erlang.node=" + n.name, "--web.listen-address=" + addr, "--log.level=error",
 		"--erlang.local-name=beam_bench_binary_" + randomHex(4) + "@" + host,
 	}, args...)...)
 	cmd.Env = append(os.Environ(), "BEAM_EXPORTER_ERLANG_COOKIE="+n.cookie)
