@@ -247,4 +247,3 @@ func loadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
-

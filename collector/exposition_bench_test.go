@@ -22,9 +22,9 @@ func scrapeTarget() *fakeTarget {
 		tables = append(tables, etf.Tuple{[]byte(fmt.Sprintf("table_%d", i)), 100000 - i, 1000 + i})
 	}
 	t := &fakeTarget{fakeNode: fakeNode{replies: map[string]etf.Term{
-		"probe:top_processes(10,20)": rankedReply(10),
-		"probe:ets_tables(10)":       etf.Tuple{etf.Atom("ok"), tables},
-		"erlang:memory()":            memoryReply,
+		"probe:top_processes(10,20)":                      rankedReply(10),
+		"probe:ets_tables(10)":                            etf.Tuple{etf.Atom("ok"), tables},
+		"erlang:memory()":                                 memoryReply,
 		"erlang:statistics(microstate_accounting)":        msaccReply(64),
 		"erlang:convert_time_unit(1,second,perf_counter)": 1000000000,
 	}}}
