@@ -2,7 +2,7 @@
 %%% meters, loaded into the benchmark's own throwaway nodes, never into a
 %%% node anyone runs.
 -module(beam_exporter_bench).
--export([populate/2, baseline/2, measure/2, node_cost/0, reductions_throughput/2]).
+-export([populate/2, baseline/2, measure/3, node_cost/0, reductions_throughput/2]).
 
 %%% ------------------------------------------------------------- workload
 
@@ -57,15 +57,16 @@ top(Style, Attr, N) ->
 
 %%% --------------------------------------------------------------- meters
 
-%% Runs one top-N refresh in a fresh process: the exporter's probe scan
-%% (with no window beyond the scan's own) or a baseline. Reports its wall
+%% Runs one top-N refresh in a fresh process: the exporter's probe scan as
+%% the processes collector calls it on a node this size (memory read for one
+%% slice of Slices, no window beyond the scan's own), or a baseline. Reports its wall
 %% time, the node's CPU time and reductions meanwhile, and its peak memory:
 %% for it and every process it spawns, the largest heap, old heap, heap
 %% fragments and referenced off-heap binaries, from their garbage
 %% collection traces, summed over the processes.
-measure(What, N) ->
+measure(What, N, Slices) ->
     Fun = case What of
-              probe -> fun() -> beam_exporter_probe_v1:top_processes(N, 0) end;
+              probe -> fun() -> beam_exporter_probe_v1:top_processes(N, 0, 0, Slices) end;
               recon -> fun() -> baseline(recon, N) end;
               minimal -> fun() -> baseline(minimal, N) end
           end,

@@ -125,7 +125,7 @@ func (r *Result) measureNode(ctx context.Context, n *node, procs int, first bool
 		}
 	}
 	// Loads the probe, which the in-VM scans call directly.
-	if _, err := n.client.ProbeCall(ctx, "top_processes", 1, 0); err != nil {
+	if _, err := n.client.ProbeCall(ctx, "top_processes", 1, 0, 0, 1); err != nil {
 		return sr, fmt.Errorf("loading the probe: %w", err)
 	}
 	runs := cfg.runsFor(procs)
@@ -143,7 +143,7 @@ func (r *Result) measureNode(ctx context.Context, n *node, procs int, first bool
 	for i := range runs {
 		for _, what := range []string{"probe", "recon", "minimal"} {
 			cfg.progress("  in-VM top-%d scan %d/%d: %s", cfg.TopN, i+1, runs, what)
-			t, err := n.call(ctx, 30*time.Minute, "measure", etf.Atom(what), cfg.TopN)
+			t, err := n.call(ctx, 30*time.Minute, "measure", etf.Atom(what), cfg.TopN, collector.MemorySlices(sr.procs))
 			if err != nil {
 				return sr, fmt.Errorf("measuring %s: %w", what, err)
 			}

@@ -46,13 +46,17 @@ func measureMsacc(ctx context.Context, n *node, runs int, window time.Duration) 
 }
 
 // cost is the throughput lost with accounting on, as a fraction of the
-// throughput with it off, from the medians.
+// throughput with it off: the median over the adjacent off/on pairs, which
+// cancels the drift of a shared machine's load better than a ratio of
+// medians.
 func (m msaccResult) cost() float64 {
-	off := summarize(m.off).median
-	if off == 0 {
-		return 0
+	var losses []float64
+	for i := range min(len(m.on), len(m.off)) {
+		if m.off[i] > 0 {
+			losses = append(losses, 1-m.on[i]/m.off[i])
+		}
 	}
-	return 1 - summarize(m.on).median/off
+	return summarize(losses).median
 }
 
 // parseThroughput reads {Reductions, CpuMs} as reductions per CPU second.

@@ -64,3 +64,10 @@ func TestParseProc(t *testing.T) {
 		t.Errorf("parseStatusMemory = %v, %v", rss, hwm)
 	}
 }
+
+func TestMsaccCostPairsRuns(t *testing.T) {
+	m := msaccResult{off: []float64{100, 200, 100}, on: []float64{99, 190, 100}}
+	if got := m.cost(); got != 0.01 {
+		t.Errorf("cost = %v, want 0.01 (the median of 1%%, 5%%, 0%%)", got)
+	}
+}

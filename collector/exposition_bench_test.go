@@ -22,7 +22,8 @@ func scrapeTarget() *fakeTarget {
 		tables = append(tables, etf.Tuple{[]byte(fmt.Sprintf("table_%d", i)), 100000 - i, 1000 + i})
 	}
 	t := &fakeTarget{fakeNode: fakeNode{replies: map[string]etf.Term{
-		"probe:top_processes(10,20)":                      rankedReply(10),
+		"erlang:system_info(process_count)":               10000,
+		"probe:top_processes(10,20,0,1)":                  rankedReply(10),
 		"probe:ets_tables(10)":                            etf.Tuple{etf.Atom("ok"), tables},
 		"erlang:memory()":                                 memoryReply,
 		"erlang:statistics(microstate_accounting)":        msaccReply(64),
@@ -34,7 +35,7 @@ func scrapeTarget() *fakeTarget {
 
 func benchmarkScrape(b *testing.B, ttl time.Duration) {
 	e := newTestExporter(scrapeTarget(), ttl, map[string]Collector{
-		"processes": processesCollector{}, "ets": etsCollector{}, "memory": memoryCollector{}, "msacc": msaccCollector{},
+		"processes": &processesCollector{}, "ets": etsCollector{}, "memory": memoryCollector{}, "msacc": msaccCollector{},
 	})
 	h := Handler(e, prometheus.NewRegistry(), HandlerOptions{DefaultTimeout: 10 * time.Second}, log.NewNopLogger())
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)

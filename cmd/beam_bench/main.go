@@ -26,7 +26,7 @@ func main() {
 	tables := kingpin.Flag("bench.tables", "ETS tables on each node.").Default("5000").Int()
 	topN := kingpin.Flag("bench.top-n", "N of the baseline's rankings.").Default("10").Int()
 	runs := kingpin.Flag("bench.runs", "Runs of each refresh at 10k processes or fewer (fewer on larger nodes).").Default("20").Int()
-	msaccRuns := kingpin.Flag("bench.msacc-runs", "Alternating runs each way of the microstate accounting workload.").Default("6").Int()
+	msaccRuns := kingpin.Flag("bench.msacc-runs", "Alternating runs each way of the microstate accounting workload.").Default("10").Int()
 	msaccWindow := kingpin.Flag("bench.msacc-window", "Length of one microstate accounting run.").Default("3s").Duration()
 	exporter := kingpin.Flag("bench.exporter", "The beam_exporter binary to measure.").Default("./beam_exporter").String()
 	out := kingpin.Flag("bench.out", "Also write the report to this file.").String()

@@ -12,13 +12,10 @@
 %%% copy, sessions and the msacc keeper included, and a killed keeper cannot
 %%% switch msacc back off.
 -module(beam_exporter_probe_v1).
--export([session/2, top_processes/2, ets_tables/1, lock_counters/1]).
+-export([session/2, top_processes/4, ets_tables/1, lock_counters/1]).
 
 -define(KEEPER, beam_exporter_probe_v1_msacc).
 -define(NAME_MAX, 120).
-%% At most this many processes scan in parallel, each ?BATCH pids at a time.
--define(WORKERS, 4).
--define(BATCH, 2000).
 
 %%% ------------------------------------------------------------- sessions
 
@@ -118,50 +115,41 @@ keeper(Sessions, Mine) ->
 %%
 %% Reading memory costs a signal round trip per process (the target must be
 %% scheduled to answer), about ten times a read of reductions or
-%% message_queue_len, which ERTS serves without one. So the first pass asks
-%% each process once for all three items, ranks memory and mailboxes, and
-%% keeps each process's reductions as one 64-bit integer, in binaries
-%% parallel to the list; the second pass reads reductions alone. A
-%% process's window is the time between its two reads: the first pass's own
-%% duration, stretched so that the second starts at least WindowMs after the
-%% first. Both passes hand the list out in batches to up to ?WORKERS linked
-%% workers, so that the round trips of a large node overlap on several
-%% schedulers. Beyond the bounded top-N sets, the memory that grows with the
-%% node is the process list (as processes/0 makes it) and 8 bytes per
-%% process, both held for this call only.
+%% message_queue_len, which ERTS serves without one. So memory is read only
+%% for the processes of one slice of the table (erlang:phash2(Pid, Slices)
+%% =:= Slice): with Slices > 1 the caller ranks memory over Slices calls,
+%% a huge node costing a bounded number of round trips per call. The first
+%% pass ranks memory (in the slice) and mailboxes (all), and keeps each
+%% process's reductions as one 64-bit integer in a binary parallel to the
+%% list; the second pass reads reductions again. A process's window is the
+%% time between its two reads: the first pass's own duration, stretched so
+%% that the second starts at least WindowMs after the first. Beyond the
+%% bounded top-N sets, the memory that grows with the node is the process
+%% list (as processes/0 makes it) and 8 bytes per process, both held for
+%% this call only.
 %%
 %% Each Top is sorted by Value, descending, holds at most N entries and no
 %% zeros. Processes born during the call are not ranked. window_us is the
-%% mean window; processes is how many the first pass read. The caller and
-%% the workers are left out, and only the winners are named (name/2).
--spec top_processes(N :: 1..1000, WindowMs :: 0..60000) ->
+%% mean window; processes is how many the first pass read. The caller is
+%% left out, and only the winners are named (name/2).
+-spec top_processes(N :: 1..1000, WindowMs :: 0..60000, Slice :: 0..63, Slices :: 1..64) ->
           {ok, #{memory := Top, message_queue_len := Top, reductions := Top,
                  window_us := non_neg_integer(), processes := non_neg_integer()}}
         | {error, badarg}
       when Top :: [{Name :: binary(), Value :: pos_integer()}].
-top_processes(N, WindowMs) when is_integer(N), N >= 1, N =< 1000,
-                                 is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000 ->
+top_processes(N, WindowMs, Slice, Slices)
+  when is_integer(N), N >= 1, N =< 1000, is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000,
+       is_integer(Slices), Slices >= 1, Slices =< 64, is_integer(Slice), Slice >= 0, Slice < Slices ->
     Ps = erlang:processes(),
-    Me = self(),
-    Ref = make_ref(),
-    K = min(erlang:system_info(schedulers_online), ?WORKERS),
-    Ws = [spawn_link(fun() -> worker(Me, Ref, N) end) || _ <- lists:seq(1, K)],
+    None = {N, 0, gb_sets:empty()},
     T0 = erlang:monotonic_time(microsecond),
-    Before = pass(Ps, Ws, Ref, fun(I, Batch) -> {Ref, first, I, Batch} end),
+    {Count, Before, Mem, Mql} = first_pass(Ps, self(), {Slice, Slices}, 0, <<>>, None, None),
     T1 = erlang:monotonic_time(microsecond),
     Wait = (T0 + WindowMs * 1000 - T1) div 1000,
     Wait > 0 andalso receive after Wait -> ok end,
     T2 = erlang:monotonic_time(microsecond),
-    _ = pass(Ps, Ws, Ref, fun(I, Batch) -> {Ref, second, I, Batch, map_get(I, Before)} end),
+    Red = second_pass(Ps, Before, 0, self(), None),
     T3 = erlang:monotonic_time(microsecond),
-    None = {N, 0, gb_sets:empty()},
-    {Count, Mem, Mql, Red} =
-        lists:foldl(fun(W, {C0, M0, Q0, R0}) ->
-                            W ! {Ref, done},
-                            receive {Ref, W, {C, M, Q, R}} ->
-                                    {C0 + C, top_merge(M, M0), top_merge(Q, Q0), top_merge(R, R0)}
-                            end
-                    end, {0, None, None, None}, Ws),
     Tops = [top_list(T) || T <- [Mem, Mql, Red]],
     Ctx = name_context(),
     Winners = lists:usort([P || L <- Tops, {_, P} <- L]),
@@ -169,68 +157,31 @@ top_processes(N, WindowMs) when is_integer(N), N >= 1, N =< 1000,
     [M, Q, R] = [[{map_get(P, Names), V} || {V, P} <- L] || L <- Tops],
     {ok, #{memory => M, message_queue_len => Q, reductions => R,
            window_us => max(0, (T2 + T3 - T0 - T1) div 2), processes => Count}};
-top_processes(_, _) -> {error, badarg}.
+top_processes(_, _, _, _) -> {error, badarg}.
 
-%% Deals the list out in batches, two in flight per worker, and returns the
-%% workers' answers by batch index. take/3 reverses each batch, the same
-%% way in both passes.
-pass(Ps, Ws, Ref, Make) ->
-    {Rest, I, InFlight} = prime(Ps, Ws ++ Ws, 0, 0, Make),
-    collect(Rest, I, InFlight, Ref, Make, #{}).
-
-prime([], _, I, InFlight, _) -> {[], I, InFlight};
-prime(Ps, [], I, InFlight, _) -> {Ps, I, InFlight};
-prime(Ps, [W | Ws], I, InFlight, Make) ->
-    {Batch, Rest} = take(Ps, ?BATCH, []),
-    W ! Make(I, Batch),
-    prime(Rest, Ws, I + 1, InFlight + 1, Make).
-
-collect(_, _, 0, _, _, Acc) -> Acc;
-collect(Ps, I, InFlight, Ref, Make, Acc) ->
-    receive
-        {Ref, _, J, Answer} when Ps =:= [] ->
-            collect([], I, InFlight - 1, Ref, Make, Acc#{J => Answer});
-        {Ref, W, J, Answer} ->
-            {Batch, Rest} = take(Ps, ?BATCH, []),
-            W ! Make(I, Batch),
-            collect(Rest, I + 1, InFlight, Ref, Make, Acc#{J => Answer})
-    end.
-
-take([P | Ps], K, Acc) when K > 0 -> take(Ps, K - 1, [P | Acc]);
-take(Ps, _, Acc) -> {Acc, Ps}.
-
-%% A worker keeps its own top-N sets and hands them over at the end.
-worker(Caller, Ref, N) ->
-    None = {N, 0, gb_sets:empty()},
-    worker(Caller, Ref, 0, None, None, None).
-
-worker(Caller, Ref, Count, Mem, Mql, Red) ->
-    receive
-        {Ref, first, I, Batch} ->
-            {C, Before, Mem1, Mql1} = first_pass(Batch, Caller, 0, <<>>, Mem, Mql),
-            Caller ! {Ref, self(), I, Before},
-            worker(Caller, Ref, Count + C, Mem1, Mql1, Red);
-        {Ref, second, I, Batch, Before} ->
-            Red1 = second_pass(Batch, Before, 0, Caller, Red),
-            Caller ! {Ref, self(), I, ok},
-            worker(Caller, Ref, Count, Mem, Mql, Red1);
-        {Ref, done} -> Caller ! {Ref, self(), {Count, Mem, Mql, Red}}
-    end.
-
-%% Asking for all three items in one call keeps it to one signal. Every
-%% process, the caller and the exited included, gets its 8 bytes, so that
-%% the second pass finds them by position; appending to a binary held only
-%% here is done in place.
-first_pass([P | Ps], Me, Count, Before, Mem, Mql) when P =/= Me ->
-    case erlang:process_info(P, [memory, message_queue_len, reductions]) of
-        [{memory, M}, {message_queue_len, Q}, {reductions, R}] ->
-            first_pass(Ps, Me, Count + 1, <<Before/binary, R:64>>,
-                       top_add(M, P, Mem), top_add(Q, P, Mql));
-        undefined -> first_pass(Ps, Me, Count, <<Before/binary, 0:64>>, Mem, Mql)
+%% One call per process keeps it to at most one signal. Every process, the
+%% caller and the exited included, gets its 8 bytes, so that the second
+%% pass finds them by position; appending to a binary held only here is
+%% done in place.
+first_pass([P | Ps], Me, {Slice, Slices} = S, Count, Before, Mem, Mql) when P =/= Me ->
+    case erlang:phash2(P, Slices) of
+        Slice ->
+            case erlang:process_info(P, [memory, message_queue_len, reductions]) of
+                [{memory, M}, {message_queue_len, Q}, {reductions, R}] ->
+                    first_pass(Ps, Me, S, Count + 1, <<Before/binary, R:64>>,
+                               top_add(M, P, Mem), top_add(Q, P, Mql));
+                undefined -> first_pass(Ps, Me, S, Count, <<Before/binary, 0:64>>, Mem, Mql)
+            end;
+        _ ->
+            case erlang:process_info(P, [message_queue_len, reductions]) of
+                [{message_queue_len, Q}, {reductions, R}] ->
+                    first_pass(Ps, Me, S, Count + 1, <<Before/binary, R:64>>, Mem, top_add(Q, P, Mql));
+                undefined -> first_pass(Ps, Me, S, Count, <<Before/binary, 0:64>>, Mem, Mql)
+            end
     end;
-first_pass([_Me | Ps], Me, Count, Before, Mem, Mql) ->
-    first_pass(Ps, Me, Count, <<Before/binary, 0:64>>, Mem, Mql);
-first_pass([], _, Count, Before, Mem, Mql) -> {Count, Before, Mem, Mql}.
+first_pass([_Me | Ps], Me, S, Count, Before, Mem, Mql) ->
+    first_pass(Ps, Me, S, Count, <<Before/binary, 0:64>>, Mem, Mql);
+first_pass([], _, _, Count, Before, Mem, Mql) -> {Count, Before, Mem, Mql}.
 
 %% A process that exited before the first pass stays exited: pids are not
 %% reused that soon. The integers are read with BIFs rather than a binary
@@ -244,8 +195,6 @@ second_pass([P | Ps], Before, At, Me, Red) when P =/= Me ->
     end;
 second_pass([_Me | Ps], Before, At, Me, Red) -> second_pass(Ps, Before, At + 8, Me, Red);
 second_pass([], _, _, _, Red) -> Red.
-
-top_merge({_, _, Set}, Top) -> gb_sets:fold(fun({V, P}, T) -> top_add(V, P, T) end, Top, Set).
 
 top_list({_, _, Set}) -> lists:reverse(gb_sets:to_list(Set)).
 
