@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestParseProc(t *testing.T) {
 
 func TestMsaccCostPairsRuns(t *testing.T) {
 	m := msaccResult{off: []float64{100, 200, 100}, on: []float64{99, 190, 100}}
-	if got := m.cost(); got != 0.01 {
+	if got := m.cost(); math.Abs(got-0.01) > 1e-9 {
 		t.Errorf("cost = %v, want 0.01 (the median of 1%%, 5%%, 0%%)", got)
 	}
 }
