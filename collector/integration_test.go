@@ -62,7 +62,7 @@ func connect(t *testing.T, node *erltest.Node, o liveOptions) *live {
 	}
 	t.Cleanup(client.Close)
 	target := &countingTarget{Client: client}
-	e, err := NewExporter(target, o.tiers, log.NewNopLogger())
+	e, err := NewExporterWith(target, o.tiers, Names(), log.NewNopLogger()) // every collector, the opt-in ones too
 	if err != nil {
 		t.Fatal(err)
 	}
