@@ -11,7 +11,7 @@ import (
 )
 
 // Opt-in: with microstate accounting on, a reductions-heavy workload lost
-// about 4.5% of its throughput in make bench (BENCHMARKS.md), above the 1%
+// 4.5-12.7% of its throughput in make bench (BENCHMARKS.md), above the 1%
 // a default may cost the node.
 func init() { register("msacc", false, TierSlow, func() Collector { return msaccCollector{} }) }
 
