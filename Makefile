@@ -6,7 +6,7 @@ PROBE_BIN := erlnode/probe/beam_exporter_probe_v1.beam
 # Debian packages the tests and the demo run against.
 PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap
 
-.PHONY: all build test vet deps probe alerts demo bench bench-fleet fuzz clean
+.PHONY: all build test vet deps probe alerts demo bench bench-go bench-fleet fuzz clean
 
 all: build
 
@@ -53,8 +53,17 @@ alerts:
 demo: deps build
 	$(GO) run ./cmd/beam_demo
 
-bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# bench starts its own nodes of 1k, 10k, 100k and 1M processes (plus 5,000
+# ETS tables each), measures the exporter and the in-VM baseline on them and
+# prints the report BENCHMARKS.md records; about 15 minutes on 2 cores.
+# BENCH_FLAGS passes options, e.g. BENCH_FLAGS=--bench.sizes=1000,10000.
+bench: deps build
+	$(GO) run ./cmd/beam_bench --bench.exporter=./$(BINARY) $(BENCH_FLAGS)
+
+# bench-go runs the Go benchmarks of the decode and exposition paths; compare
+# two runs with benchstat.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count=6 ./collector ./erlnode
 
 # bench-fleet starts FLEET_NODES real nodes (50), one exporter in fleet mode
 # and Prometheus scraping every node through /probe every 5 s for

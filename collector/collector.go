@@ -130,6 +130,14 @@ func (t Tiers) Validate() error {
 	return nil
 }
 
+// TierOf reports the named collector's tier.
+func TierOf(name string) Tier {
+	if r, ok := registry[name]; ok {
+		return r.tier
+	}
+	return TierSlow
+}
+
 // IsEnabled reports whether the named collector is switched on.
 func IsEnabled(name string) bool {
 	r, ok := registry[name]

@@ -70,7 +70,7 @@ func connect(t *testing.T, node *erltest.Node, o liveOptions) *live {
 	}
 	t.Cleanup(client.Close)
 	target := &countingTarget{Client: client}
-	e, err := NewExporter(target, o.tiers, o.logger)
+	e, err := NewExporterWith(target, o.tiers, Names(), o.logger) // every collector, the opt-in ones too
 	if err != nil {
 		t.Fatal(err)
 	}

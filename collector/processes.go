@@ -2,8 +2,11 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -16,22 +19,22 @@ var (
 	processesTopN = kingpin.Flag("collector.processes.top-n",
 		"How many processes to rank by memory, mailbox and reductions (1-1000).").Default("10").Int()
 	processesWindow = kingpin.Flag("collector.processes.window",
-		"Window over which reductions are counted for the reductions ranking.").Default("500ms").Duration()
+		"Least time between a process's two reductions reads for the reductions ranking; the scan itself counts toward it.").Default("20ms").Duration()
 )
 
 func init() {
-	register("processes", true, TierSlow, func() Collector { return processesCollector{} })
+	register("processes", true, TierSlow, func() Collector { return &processesCollector{} })
 }
 
 var (
 	processMemoryDesc = prometheus.NewDesc(namespace+"_process_memory_bytes",
-		"Memory of the process at this rank among the largest by memory. process is its registered name, proc_lib label or initial call, never a pid. Up to one slow tier old.",
+		"Memory of the process at this rank among the largest by memory. process is its registered name, proc_lib label or initial call, never a pid. Up to one slow tier old; on a node of more than 100,000 processes each refresh reads a slice of them, so up to one slow tier per 100,000 processes old.",
 		[]string{"rank", "process"}, nil)
 	processQueueDesc = prometheus.NewDesc(namespace+"_process_message_queue_length",
 		"Message queue length of the process at this rank among the longest mailboxes. Up to one slow tier old.",
 		[]string{"rank", "process"}, nil)
 	processReductionsDesc = prometheus.NewDesc(namespace+"_process_reductions_per_second",
-		"Reductions per second of the process at this rank among the busiest, measured over --collector.processes.window. Up to one slow tier old.",
+		"Reductions per second of the process at this rank among the busiest, measured between two reads at least --collector.processes.window apart. Up to one slow tier old.",
 		[]string{"rank", "process"}, nil)
 )
 
@@ -44,7 +47,27 @@ type processRankings struct {
 	window                           time.Duration
 }
 
-type processesCollector struct{}
+// memorySlice is about how many processes a refresh reads memory for. That
+// read costs the node a signal round trip per process, about ten times the
+// other two, so a larger node has memory ranked over several refreshes,
+// one slice of its processes each (mailboxes and reductions are ranked over
+// all of them every time).
+const memorySlice = 100_000
+
+// MemorySlices is how many refreshes rank memory over a node of this many
+// processes.
+func MemorySlices(processes int) int {
+	return min(max(1, (processes+memorySlice-1)/memorySlice), 64)
+}
+
+// processesCollector keeps the last memory ranking of each slice, for the
+// same connection and slicing; a refresh merges them.
+type processesCollector struct {
+	mu         sync.Mutex
+	generation uint64
+	memory     [][]rankedEntry // by slice
+	next       int
+}
 
 // ValidateProcessesFlags checks the collector's flags before anything starts.
 func ValidateProcessesFlags() error {
@@ -57,8 +80,24 @@ func ValidateProcessesFlags() error {
 	return nil
 }
 
-func (processesCollector) Update(ctx context.Context, node Node, ch chan<- prometheus.Metric) error {
-	reply, err := node.ProbeCall(ctx, "top_processes", *processesTopN, int(processesWindow.Milliseconds()))
+func (c *processesCollector) Update(ctx context.Context, node Node, ch chan<- prometheus.Metric) error {
+	count, err := node.Call(ctx, "erlang", "system_info", etf.Atom("process_count"))
+	if err != nil {
+		return fmt.Errorf("counting processes: %w", err)
+	}
+	n, err := erlnode.NonNegative(count)
+	if err != nil {
+		return fmt.Errorf("counting processes: %w", err)
+	}
+	k := MemorySlices(int(n))
+	c.mu.Lock()
+	if gen := node.Generation(); gen != c.generation || len(c.memory) != k {
+		c.generation, c.memory, c.next = gen, make([][]rankedEntry, k), 0
+	}
+	slice := c.next
+	c.mu.Unlock()
+
+	reply, err := node.ProbeCall(ctx, "top_processes", *processesTopN, int(processesWindow.Milliseconds()), slice, k)
 	if err != nil {
 		return probeError("ranking processes", err)
 	}
@@ -66,6 +105,15 @@ func (processesCollector) Update(ctx context.Context, node Node, ch chan<- prome
 	if err != nil {
 		return fmt.Errorf("ranking processes: %w", err)
 	}
+
+	c.mu.Lock()
+	if len(c.memory) == k { // unless a concurrent refresh resliced
+		c.memory[slice] = r.memory
+		c.next = (slice + 1) % k
+		r.memory = mergeRankings(c.memory, *processesTopN)
+	}
+	c.mu.Unlock()
+
 	for i, e := range r.memory {
 		ch <- prometheus.MustNewConstMetric(processMemoryDesc, prometheus.GaugeValue, e.values[0], rankLabel(i), e.name)
 	}
@@ -79,6 +127,17 @@ func (processesCollector) Update(ctx context.Context, node Node, ch chan<- prome
 		}
 	}
 	return nil
+}
+
+// mergeRankings is the top n of the slices' rankings, largest first. The
+// slices partition the processes, so no process is counted twice.
+func mergeRankings(bySlice [][]rankedEntry, n int) []rankedEntry {
+	var all []rankedEntry
+	for _, r := range bySlice {
+		all = append(all, r...)
+	}
+	slices.SortStableFunc(all, func(a, b rankedEntry) int { return cmp.Compare(b.values[0], a.values[0]) })
+	return all[:min(n, len(all))]
 }
 
 // parseProcessRankings decodes {ok, #{memory, message_queue_len, reductions,

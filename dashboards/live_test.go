@@ -140,9 +140,9 @@ func TestEndToEndDashboards(t *testing.T) {
 	ok`)
 
 	// 3. The exporter against the node, with 1 s tiers so every scrape is fresh.
-	// A 1 s scrape_timeout minus the default 500ms offset leaves 500ms, which
-	// the default 500ms reductions window can never fit in; so a 200ms offset
-	// and a 250ms window, both documented flags.
+	// A 1 s scrape_timeout minus the default 500ms offset leaves 500ms; a
+	// 200ms offset and a 250ms reductions window, both documented flags,
+	// leave the scan room.
 	host := node.Name[strings.Index(node.Name, "@")+1:]
 	exporterAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	exp := exec.Command(bin,
@@ -150,6 +150,7 @@ func TestEndToEndDashboards(t *testing.T) {
 		"--web.listen-address="+exporterAddr,
 		"--collector.tier.fast=1s", "--collector.tier.slow=1s",
 		"--web.scrape-timeout-offset=200ms", "--collector.processes.window=250ms",
+		"--collector.msacc", // opt-in, and the GC panel and alert use it
 		"--erlang.local-name="+erltest.UniqueName("beam_exporter")+"@"+host)
 	exp.Env = append(os.Environ(), "BEAM_EXPORTER_ERLANG_COOKIE="+node.Cookie)
 	startProc(t, exp)

@@ -12,7 +12,7 @@
 %%% copy, sessions and the msacc keeper included, and a killed keeper cannot
 %%% switch msacc back off.
 -module(beam_exporter_probe_v1).
--export([session/2, top_processes/2, ets_tables/1, lock_counters/1]).
+-export([session/2, top_processes/4, ets_tables/1, lock_counters/1]).
 
 -define(KEEPER, beam_exporter_probe_v1_msacc).
 -define(NAME_MAX, 120).
@@ -111,61 +111,92 @@ keeper(Sessions, Mine) ->
 %%% -------------------------------------------------------- top processes
 
 %% Ranks the processes by memory (bytes), message queue length and
-%% reductions done during a window, in one scan. The first pass remembers
-%% each process's reductions, the only memory that grows with the node (one
-%% map entry per process, for the window only); the second keeps three
-%% bounded top-N sets. Each Top is sorted by Value, descending, holds at most
-%% N entries and no zeros. A process born during the window counts from zero.
-%% window_us is the time between the midpoints of the passes, the mean of the
-%% processes' windows; processes is how many the second pass read. The
-%% caller is left out, and only the winners are named (name/2).
--spec top_processes(N :: 1..1000, WindowMs :: 0..60000) ->
+%% reductions done during a window, in two passes over one process list.
+%%
+%% Reading memory costs a signal round trip per process (the target must be
+%% scheduled to answer), about ten times a read of reductions or
+%% message_queue_len, which ERTS serves without one. So memory is read only
+%% for the processes of one slice of the table (erlang:phash2(Pid, Slices)
+%% =:= Slice): with Slices > 1 the caller ranks memory over Slices calls,
+%% a huge node costing a bounded number of round trips per call. The first
+%% pass ranks memory (in the slice) and mailboxes (all), and keeps each
+%% process's reductions as one 64-bit integer in a binary parallel to the
+%% list; the second pass reads reductions again. A process's window is the
+%% time between its two reads: the first pass's own duration, stretched so
+%% that the second starts at least WindowMs after the first. Beyond the
+%% bounded top-N sets, the memory that grows with the node is the process
+%% list (as processes/0 makes it) and 8 bytes per process, both held for
+%% this call only.
+%%
+%% Each Top is sorted by Value, descending, holds at most N entries and no
+%% zeros. Processes born during the call are not ranked. window_us is the
+%% mean window; processes is how many the first pass read. The caller is
+%% left out, and only the winners are named (name/2).
+-spec top_processes(N :: 1..1000, WindowMs :: 0..60000, Slice :: 0..63, Slices :: 1..64) ->
           {ok, #{memory := Top, message_queue_len := Top, reductions := Top,
                  window_us := non_neg_integer(), processes := non_neg_integer()}}
         | {error, badarg}
       when Top :: [{Name :: binary(), Value :: pos_integer()}].
-top_processes(N, WindowMs) when is_integer(N), N >= 1, N =< 1000,
-                                 is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000 ->
-    T0 = erlang:monotonic_time(microsecond),
-    Before = maps:from_list(reductions(erlang:processes(), [])),
-    T1 = erlang:monotonic_time(microsecond),
-    receive after WindowMs -> ok end,
-    T2 = erlang:monotonic_time(microsecond),
+top_processes(N, WindowMs, Slice, Slices)
+  when is_integer(N), N >= 1, N =< 1000, is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000,
+       is_integer(Slices), Slices >= 1, Slices =< 64, is_integer(Slice), Slice >= 0, Slice < Slices ->
+    Ps = erlang:processes(),
     None = {N, 0, gb_sets:empty()},
-    {Count, Tops} = rank(erlang:processes(), self(), Before, 0, None, None, None),
+    T0 = erlang:monotonic_time(microsecond),
+    {Count, Before, Mem, Mql} = first_pass(Ps, self(), {Slice, Slices}, 0, <<>>, None, None),
+    T1 = erlang:monotonic_time(microsecond),
+    Wait = (T0 + WindowMs * 1000 - T1) div 1000,
+    Wait > 0 andalso receive after Wait -> ok end,
+    T2 = erlang:monotonic_time(microsecond),
+    Red = second_pass(Ps, Before, 0, self(), None),
     T3 = erlang:monotonic_time(microsecond),
+    Tops = [top_list(T) || T <- [Mem, Mql, Red]],
     Ctx = name_context(),
     Winners = lists:usort([P || L <- Tops, {_, P} <- L]),
     Names = maps:from_list([{P, name(P, Ctx)} || P <- Winners]),
     [M, Q, R] = [[{map_get(P, Names), V} || {V, P} <- L] || L <- Tops],
     {ok, #{memory => M, message_queue_len => Q, reductions => R,
            window_us => max(0, (T2 + T3 - T0 - T1) div 2), processes => Count}};
-top_processes(_, _) -> {error, badarg}.
+top_processes(_, _, _, _) -> {error, badarg}.
 
-%% A list handed to maps:from_list/1 builds the map at about half the cost of
-%% a million maps:put/3 calls, each of which copies a path of the tree.
-reductions([P | Ps], Acc) ->
+%% One call per process keeps it to at most one signal. Every process, the
+%% caller and the exited included, gets its 8 bytes, so that the second
+%% pass finds them by position; appending to a binary held only here is
+%% done in place.
+first_pass([P | Ps], Me, {Slice, Slices} = S, Count, Before, Mem, Mql) when P =/= Me ->
+    case erlang:phash2(P, Slices) of
+        Slice ->
+            case erlang:process_info(P, [memory, message_queue_len, reductions]) of
+                [{memory, M}, {message_queue_len, Q}, {reductions, R}] ->
+                    first_pass(Ps, Me, S, Count + 1, <<Before/binary, R:64>>,
+                               top_add(M, P, Mem), top_add(Q, P, Mql));
+                undefined -> first_pass(Ps, Me, S, Count, <<Before/binary, 0:64>>, Mem, Mql)
+            end;
+        _ ->
+            case erlang:process_info(P, [message_queue_len, reductions]) of
+                [{message_queue_len, Q}, {reductions, R}] ->
+                    first_pass(Ps, Me, S, Count + 1, <<Before/binary, R:64>>, Mem, top_add(Q, P, Mql));
+                undefined -> first_pass(Ps, Me, S, Count, <<Before/binary, 0:64>>, Mem, Mql)
+            end
+    end;
+first_pass([_Me | Ps], Me, S, Count, Before, Mem, Mql) ->
+    first_pass(Ps, Me, S, Count, <<Before/binary, 0:64>>, Mem, Mql);
+first_pass([], _, _, Count, Before, Mem, Mql) -> {Count, Before, Mem, Mql}.
+
+%% A process that exited before the first pass stays exited: pids are not
+%% reused that soon. The integers are read with BIFs rather than a binary
+%% match, whose instructions as OTP 25 compiles them OTP 29 cannot load.
+second_pass([P | Ps], Before, At, Me, Red) when P =/= Me ->
     case erlang:process_info(P, reductions) of
-        {reductions, R} -> reductions(Ps, [{P, R} | Acc]);
-        undefined -> reductions(Ps, Acc)
+        {reductions, R} ->
+            R0 = binary:decode_unsigned(binary_part(Before, At, 8)),
+            second_pass(Ps, Before, At + 8, Me, top_add(R - R0, P, Red));
+        undefined -> second_pass(Ps, Before, At + 8, Me, Red)
     end;
-reductions([], Acc) -> Acc.
+second_pass([_Me | Ps], Before, At, Me, Red) -> second_pass(Ps, Before, At + 8, Me, Red);
+second_pass([], _, _, _, Red) -> Red.
 
-%% For memory, process_info/2 waits until the target, scheduled for it,
-%% answers a signal: a round trip per process that dominates this pass.
-%% Asking for all three items in one call keeps it to one.
-rank([Me | Ps], Me, Before, Count, Mem, Mql, Red) ->
-    rank(Ps, Me, Before, Count, Mem, Mql, Red);
-rank([P | Ps], Me, Before, Count, Mem, Mql, Red) ->
-    case erlang:process_info(P, [memory, message_queue_len, reductions]) of
-        [{memory, M}, {message_queue_len, Q}, {reductions, R}] ->
-            R0 = case Before of #{P := X} -> X; #{} -> 0 end,
-            rank(Ps, Me, Before, Count + 1, top_add(M, P, Mem), top_add(Q, P, Mql),
-                 top_add(R - R0, P, Red));
-        undefined -> rank(Ps, Me, Before, Count, Mem, Mql, Red)  % exited
-    end;
-rank([], _, _, Count, Mem, Mql, Red) ->
-    {Count, [lists:reverse(gb_sets:to_list(S)) || {_, _, S} <- [Mem, Mql, Red]]}.
+top_list({_, _, Set}) -> lists:reverse(gb_sets:to_list(Set)).
 
 %% A bounded top-N is {Room, Floor, Set of {Value, Pid}}. A value not above
 %% Floor is turned away by one comparison, without allocating: the common
