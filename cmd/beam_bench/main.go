@@ -14,7 +14,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/beam-exporter/beam_exporter/bench"
+	"github.com/beam-exporter/beam_exporter/cmd/beam_bench/internal/bench"
 	"github.com/beam-exporter/beam_exporter/collector"
 )
 
