@@ -123,8 +123,9 @@ func startTickingNode(t *testing.T) *erltest.Node {
 	return startNode(t, "", "-kernel", "net_ticktime", fmt.Sprint(tickTime))
 }
 
+// Not parallel: it counts the process's goroutines, which parallel tests
+// would add to.
 func TestFaultFrozenNode(t *testing.T) {
-	t.Parallel()
 	node := startTickingNode(t)
 	l := connect(t, node, liveOptions{loadProbe: true, configure: withTickTime})
 	if fams := l.scrape(t); !allSucceeded(fams) {

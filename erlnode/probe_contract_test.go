@@ -13,9 +13,10 @@ import (
 
 func TestProbeContract(t *testing.T) {
 	inContract := []string{
-		"top_processes(1, 0)",
-		"top_processes(1000, 0)",
-		"top_processes(10, 20)",
+		"top_processes(1, 0, 0, 1)",
+		"top_processes(1000, 0, 0, 1)",
+		"top_processes(10, 20, 0, 1)",
+		"top_processes(10, 0, 63, 64)",
 		"ets_tables(1)",
 		"ets_tables(1000)",
 		"lock_counters(1)",
@@ -29,10 +30,14 @@ func TestProbeContract(t *testing.T) {
 	var outOfContract []string
 	for _, n := range badCounts {
 		outOfContract = append(outOfContract,
-			"top_processes("+n+", 0)", "ets_tables("+n+")", "lock_counters("+n+")")
+			"top_processes("+n+", 0, 0, 1)", "ets_tables("+n+")", "lock_counters("+n+")")
 	}
 	for _, w := range []string{"-1", "60001", "1 bsl 64", "1.5", "infinity", `"10"`, "[]"} {
-		outOfContract = append(outOfContract, "top_processes(10, "+w+")")
+		outOfContract = append(outOfContract, "top_processes(10, "+w+", 0, 1)")
+	}
+	// The memory slice: Slice within 0..Slices-1, Slices within 1..64.
+	for _, sl := range []string{"-1, 1", "1, 1", "0, 0", "64, 64", "0, 65", "0, -1", "a, 2", "0, 2.0"} {
+		outOfContract = append(outOfContract, "top_processes(10, 0, "+sl+")")
 	}
 	outOfContract = append(outOfContract,
 		"session(not_a_pid, #{})",
