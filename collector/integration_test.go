@@ -372,13 +372,7 @@ func TestLiveProbeDisabled(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitForWithin(t, what, 10*time.Second, cond)
 }
 
 // A reconnect finds the probe loaded and must not load it again: a second

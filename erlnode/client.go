@@ -232,11 +232,9 @@ func (c *Client) Run(ctx context.Context) {
 // dropConnection forgets a connection that ended: pending calls fail at
 // once, and the next attempt is due immediately.
 func (c *Client) dropConnection(dist *connection, err error) {
-	lc := c.conn.Load()
-	if lc == nil || lc.dist != dist || !c.conn.CompareAndSwap(lc, nil) {
+	if !c.forget(dist) {
 		return
 	}
-	close(lc.down) // fails this connection's pending calls
 	level.Warn(c.logger).Log("msg", "lost the connection to the node", "err", err)
 	// No lock here: current() may call this while EnsureConnected holds
 	// connectMu. The attempt after a drop is due at once anyway, because a
@@ -245,6 +243,17 @@ func (c *Client) dropConnection(dist *connection, err error) {
 	case c.dropped <- struct{}{}:
 	default:
 	}
+}
+
+// forget makes dist no longer the live connection, failing its pending
+// calls; false means it already was not.
+func (c *Client) forget(dist *connection) bool {
+	lc := c.conn.Load()
+	if lc == nil || lc.dist != dist || !c.conn.CompareAndSwap(lc, nil) {
+		return false
+	}
+	close(lc.down)
+	return true
 }
 
 // EnsureConnected connects if there is no connection and an attempt is due.
@@ -400,8 +409,11 @@ func (c *Client) Close() {
 		}
 		lc.probeOnce.Unlock()
 		time.Sleep(50 * time.Millisecond) // let the stop leave before the socket closes
+		// Forgotten first, so that the reader ending on the closed socket
+		// does not report a lost connection.
+		c.forget(lc.dist)
 		c.local.node.Disconnect(c.cfg.Target)
-		c.dropConnection(lc.dist, errors.New("closed"))
+		level.Debug(c.logger).Log("msg", "disconnected from the node")
 	}
 	c.local.detach(c)
 }
