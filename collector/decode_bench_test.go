@@ -8,13 +8,16 @@ import (
 	"github.com/ergo-services/ergo/etf"
 )
 
-// rankedReply is a top_processes answer with n entries in each ranking.
+// rankedReply is a top_processes answer with n entries in each ranking,
+// the same n processes in all three, each described.
 func rankedReply(n int) etf.Term {
-	l := etf.List{}
+	l, details := etf.List{}, etf.List{}
 	for i := range n {
-		l = append(l, etf.Tuple{[]byte(fmt.Sprintf("my_app_worker:init/%d", i)), 1_000_000 - i})
+		pid := fmt.Sprintf("<0.%d.0>", 1000+i)
+		l = append(l, etf.Tuple{[]byte(pid), 1_000_000 - i})
+		details = append(details, detail(pid, fmt.Sprintf("my_app_worker:init/%d", i)))
 	}
-	return topReply(l, l, l, 500000)
+	return topReply(l, l, l, details, 500000)
 }
 
 func BenchmarkParseProcessRankings(b *testing.B) {

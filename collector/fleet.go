@@ -195,12 +195,9 @@ func (f *Fleet) ProbeHandler(hopts HandlerOptions) http.Handler {
 			return
 		}
 		t, err := f.acquire(target, module)
-		if errors.Is(err, errTooManyTargets) {
-			http.Error(w, fmt.Sprintf("%v: the exporter already holds %d (--fleet.max-targets)", err, f.opts.MaxTargets), http.StatusServiceUnavailable)
-			return
-		}
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusConflict)
+			status, err := f.acquireFailure(err)
+			http.Error(w, err.Error(), status)
 			return
 		}
 		defer f.release(t)
@@ -213,6 +210,15 @@ func (f *Fleet) ProbeHandler(hopts HandlerOptions) http.Handler {
 			ErrorHandling: promhttp.ContinueOnError,
 		}).ServeHTTP(w, r)
 	})
+}
+
+// acquireFailure is the HTTP status and message for an acquire error: the
+// pool is full, or the target is in use under another auth module.
+func (f *Fleet) acquireFailure(err error) (int, error) {
+	if errors.Is(err, errTooManyTargets) {
+		return http.StatusServiceUnavailable, fmt.Errorf("%w: the exporter already holds %d (--fleet.max-targets)", err, f.opts.MaxTargets)
+	}
+	return http.StatusConflict, err
 }
 
 // parseProbe reads and checks target and auth_module. auth_module may be

@@ -196,18 +196,38 @@ func FuzzParseProcessRankings(f *testing.F) {
 		if r.window < 0 {
 			t.Fatalf("negative window %v", r.window)
 		}
-		for _, l := range [][]rankedEntry{r.memory, r.messageQueue, r.reductions} {
+		for _, l := range [][]rankedProcess{r.memory, r.messageQueue, r.reductions} {
 			if len(l) > topN {
 				t.Fatalf("%d entries, more than top-n %d", len(l), topN)
 			}
 			for _, e := range l {
-				if len(e.values) != 1 {
-					t.Fatalf("entry %q has %d values, want 1", e.name, len(e.values))
+				if !pidText.MatchString(e.pid) {
+					t.Fatalf("ranked pid %q", e.pid)
 				}
-				checkCount(t, e.name, e.values[0])
+				checkCount(t, e.pid, e.value)
 				if r.window > 0 {
-					checkCount(t, e.name+" per second", e.values[0]/r.window.Seconds())
+					checkCount(t, e.pid+" per second", e.value/r.window.Seconds())
 				}
+			}
+		}
+		if len(r.details) > 3*topN {
+			t.Fatalf("%d details, more than three rankings of %d", len(r.details), topN)
+		}
+		for pid, d := range r.details {
+			if !pidText.MatchString(pid) {
+				t.Fatalf("described pid %q", pid)
+			}
+			for _, v := range []float64{d.memory, d.messageQueueLength, d.reductions} {
+				checkCount(t, pid, v)
+			}
+		}
+		snap := r.snapshot(time.Unix(0, 0))
+		for _, l := range [][]TopProcess{snap.Memory, snap.MessageQueue, snap.Reductions} {
+			for i, p := range l {
+				if p.Rank != i+1 {
+					t.Fatalf("snapshot row %+v", p)
+				}
+				checkCount(t, p.Pid, p.Value)
 			}
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -43,8 +45,22 @@ const maxWindow = time.Hour
 
 // processRankings is the probe's top_processes answer.
 type processRankings struct {
-	memory, messageQueue, reductions []rankedEntry
+	memory, messageQueue, reductions []rankedProcess
+	details                          map[string]processDetails // by pid
 	window                           time.Duration
+	processes                        int
+}
+
+// rankedProcess is one line of a ranking as the probe sends it.
+type rankedProcess struct {
+	pid   string
+	value float64
+}
+
+// processDetails is what the probe read of a winner at the end of its call.
+type processDetails struct {
+	name, registeredName, currentFunction, initialCall string
+	memory, messageQueueLength, reductions             float64
 }
 
 // memorySlice is about how many processes a refresh reads memory for. That
@@ -61,12 +77,14 @@ func MemorySlices(processes int) int {
 }
 
 // processesCollector keeps the last memory ranking of each slice, for the
-// same connection and slicing; a refresh merges them.
+// same connection and slicing; a refresh merges them. It also keeps the
+// latest rankings with their details, for /top.
 type processesCollector struct {
 	mu         sync.Mutex
 	generation uint64
-	memory     [][]rankedEntry // by slice
+	memory     [][]TopProcess // by slice
 	next       int
+	latest     *TopSnapshot // of generation
 }
 
 // ValidateProcessesFlags checks the collector's flags before anything starts.
@@ -81,6 +99,7 @@ func ValidateProcessesFlags() error {
 }
 
 func (c *processesCollector) Update(ctx context.Context, node Node, ch chan<- prometheus.Metric) error {
+	gen := node.Generation()
 	count, err := node.Call(ctx, "erlang", "system_info", etf.Atom("process_count"))
 	if err != nil {
 		return fmt.Errorf("counting processes: %w", err)
@@ -89,10 +108,10 @@ func (c *processesCollector) Update(ctx context.Context, node Node, ch chan<- pr
 	if err != nil {
 		return fmt.Errorf("counting processes: %w", err)
 	}
-	k := MemorySlices(int(n))
+	k := MemorySlices(int(min(n, math.MaxInt32)))
 	c.mu.Lock()
-	if gen := node.Generation(); gen != c.generation || len(c.memory) != k {
-		c.generation, c.memory, c.next = gen, make([][]rankedEntry, k), 0
+	if gen != c.generation || len(c.memory) != k {
+		c.generation, c.memory, c.next, c.latest = gen, make([][]TopProcess, k), 0, nil
 	}
 	slice := c.next
 	c.mu.Unlock()
@@ -105,43 +124,86 @@ func (c *processesCollector) Update(ctx context.Context, node Node, ch chan<- pr
 	if err != nil {
 		return fmt.Errorf("ranking processes: %w", err)
 	}
+	snap := r.snapshot(time.Now())
 
 	c.mu.Lock()
-	if len(c.memory) == k { // unless a concurrent refresh resliced
-		c.memory[slice] = r.memory
+	if c.generation == gen && len(c.memory) == k { // unless a concurrent refresh resliced
+		c.memory[slice] = snap.Memory
 		c.next = (slice + 1) % k
-		r.memory = mergeRankings(c.memory, *processesTopN)
+		snap.Memory = mergeRankings(c.memory, *processesTopN)
+		snap.MemorySlices = k
+		c.latest = &snap
 	}
 	c.mu.Unlock()
 
-	for i, e := range r.memory {
-		ch <- prometheus.MustNewConstMetric(processMemoryDesc, prometheus.GaugeValue, e.values[0], rankLabel(i), e.name)
+	for _, p := range snap.Memory {
+		ch <- prometheus.MustNewConstMetric(processMemoryDesc, prometheus.GaugeValue, p.Value, rankLabel(p.Rank-1), p.Name)
 	}
-	for i, e := range r.messageQueue {
-		ch <- prometheus.MustNewConstMetric(processQueueDesc, prometheus.GaugeValue, e.values[0], rankLabel(i), e.name)
+	for _, p := range snap.MessageQueue {
+		ch <- prometheus.MustNewConstMetric(processQueueDesc, prometheus.GaugeValue, p.Value, rankLabel(p.Rank-1), p.Name)
 	}
-	if r.window > 0 {
-		for i, e := range r.reductions {
-			ch <- prometheus.MustNewConstMetric(processReductionsDesc, prometheus.GaugeValue,
-				e.values[0]/r.window.Seconds(), rankLabel(i), e.name)
-		}
+	for _, p := range snap.Reductions {
+		ch <- prometheus.MustNewConstMetric(processReductionsDesc, prometheus.GaugeValue, p.Value, rankLabel(p.Rank-1), p.Name)
 	}
 	return nil
 }
 
-// mergeRankings is the top n of the slices' rankings, largest first. The
-// slices partition the processes, so no process is counted twice.
-func mergeRankings(bySlice [][]rankedEntry, n int) []rankedEntry {
-	var all []rankedEntry
+// latestSnapshot is the newest ranking taken on connection generation gen.
+func (c *processesCollector) latestSnapshot(gen uint64) (TopSnapshot, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.latest == nil || c.generation != gen {
+		return TopSnapshot{}, false
+	}
+	return *c.latest, true
+}
+
+// snapshot joins the rankings with their details. Reductions become a rate
+// over the window; with no window there is no reductions ranking.
+func (r processRankings) snapshot(now time.Time) TopSnapshot {
+	rows := func(l []rankedProcess, scale float64) []TopProcess {
+		out := make([]TopProcess, len(l))
+		for i, e := range l {
+			d, alive := r.details[e.pid]
+			if !alive {
+				d.name = "exited"
+			}
+			out[i] = TopProcess{
+				Rank: i + 1, Value: e.value * scale, Pid: e.pid, Name: d.name,
+				RegisteredName: d.registeredName, CurrentFunction: d.currentFunction, InitialCall: d.initialCall,
+				MemoryBytes: d.memory, MessageQueueLength: d.messageQueueLength, Reductions: d.reductions,
+				Exited: !alive, Time: now,
+			}
+		}
+		return out
+	}
+	s := TopSnapshot{
+		Time: now, Processes: r.processes, WindowSeconds: r.window.Seconds(), MemorySlices: 1,
+		Memory: rows(r.memory, 1), MessageQueue: rows(r.messageQueue, 1), Reductions: []TopProcess{},
+	}
+	if r.window > 0 {
+		s.Reductions = rows(r.reductions, 1/r.window.Seconds())
+	}
+	return s
+}
+
+// mergeRankings is the top n of the slices' rankings, largest first, ranked
+// anew. The slices partition the processes, so no process is counted twice.
+func mergeRankings(bySlice [][]TopProcess, n int) []TopProcess {
+	var all []TopProcess
 	for _, r := range bySlice {
 		all = append(all, r...)
 	}
-	slices.SortStableFunc(all, func(a, b rankedEntry) int { return cmp.Compare(b.values[0], a.values[0]) })
-	return all[:min(n, len(all))]
+	slices.SortStableFunc(all, func(a, b TopProcess) int { return cmp.Compare(b.Value, a.Value) })
+	all = all[:min(n, len(all))]
+	for i := range all {
+		all[i].Rank = i + 1
+	}
+	return all
 }
 
 // parseProcessRankings decodes {ok, #{memory, message_queue_len, reductions,
-// window_us, processes}}.
+// details, window_us, processes}}.
 func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
 	var r processRankings
 	body, err := okReply(t)
@@ -154,7 +216,7 @@ func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
 	}
 	for _, f := range []struct {
 		key string
-		dst *[]rankedEntry
+		dst *[]rankedProcess
 	}{
 		{"memory", &r.memory},
 		{"message_queue_len", &r.messageQueue},
@@ -164,12 +226,26 @@ func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
 		if err != nil {
 			return r, err
 		}
-		if *f.dst, err = parseRanking(v, 1, topN); err != nil {
+		if *f.dst, err = parseProcessRanking(v, topN); err != nil {
 			return r, fmt.Errorf("%s: %w", f.key, err)
 		}
 	}
-	v, err := erlnode.Field(m, "window_us")
+	v, err := erlnode.Field(m, "details")
 	if err != nil {
+		return r, err
+	}
+	if r.details, err = parseProcessDetails(v, 3*topN); err != nil {
+		return r, fmt.Errorf("details: %w", err)
+	}
+	if v, err = erlnode.Field(m, "processes"); err != nil {
+		return r, err
+	}
+	processes, err := erlnode.NonNegative(v)
+	if err != nil || processes > math.MaxInt32 {
+		return r, fmt.Errorf("processes: not a process count: %v", v)
+	}
+	r.processes = int(processes)
+	if v, err = erlnode.Field(m, "window_us"); err != nil {
 		return r, err
 	}
 	us, err := erlnode.NonNegative(v)
@@ -183,4 +259,103 @@ func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
 	}
 	r.window = time.Duration(us) * time.Microsecond
 	return r, nil
+}
+
+// pidText is a local pid as pid_to_list/1 writes it.
+var pidText = regexp.MustCompile(`^<[0-9]{1,10}\.[0-9]{1,10}\.[0-9]{1,10}>$`)
+
+func parsePid(t etf.Term) (string, error) {
+	pid, err := erlnode.Text(t)
+	if err != nil {
+		return "", err
+	}
+	if !pidText.MatchString(pid) {
+		return "", fmt.Errorf("%.40q is not a pid", pid)
+	}
+	return pid, nil
+}
+
+// parseProcessRanking decodes [{Pid, Value}], at most limit entries.
+func parseProcessRanking(t etf.Term, limit int) ([]rankedProcess, error) {
+	l, err := erlnode.List(t)
+	if err != nil {
+		return nil, err
+	}
+	if len(l) > limit {
+		return nil, fmt.Errorf("expected at most %d entries, got %d", limit, len(l))
+	}
+	out := make([]rankedProcess, len(l))
+	for i, e := range l {
+		tup, err := erlnode.Tuple(e, 2)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
+		}
+		if out[i].pid, err = parsePid(tup[0]); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
+		}
+		if out[i].value, err = erlnode.NonNegative(tup[1]); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
+		}
+	}
+	return out, nil
+}
+
+// parseProcessDetails decodes the list of details maps, at most limit of
+// them, one per pid.
+func parseProcessDetails(t etf.Term, limit int) (map[string]processDetails, error) {
+	l, err := erlnode.List(t)
+	if err != nil {
+		return nil, err
+	}
+	if len(l) > limit {
+		return nil, fmt.Errorf("expected at most %d entries, got %d", limit, len(l))
+	}
+	out := make(map[string]processDetails, len(l))
+	for i, e := range l {
+		m, err := erlnode.Map(e)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
+		}
+		v, err := erlnode.Field(m, "pid")
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
+		}
+		pid, err := parsePid(v)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
+		}
+		if _, dup := out[pid]; dup {
+			return nil, fmt.Errorf("entry %d: %s described twice", i+1, pid)
+		}
+		var d processDetails
+		for _, f := range []struct {
+			key string
+			dst *string
+		}{
+			{"name", &d.name}, {"registered_name", &d.registeredName},
+			{"current_function", &d.currentFunction}, {"initial_call", &d.initialCall},
+		} {
+			if v, err = erlnode.Field(m, f.key); err == nil {
+				*f.dst, err = erlnode.Text(v)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("entry %d %s: %w", i+1, f.key, err)
+			}
+		}
+		for _, f := range []struct {
+			key string
+			dst *float64
+		}{
+			{"memory", &d.memory}, {"message_queue_len", &d.messageQueueLength}, {"reductions", &d.reductions},
+		} {
+			if v, err = erlnode.Field(m, f.key); err == nil {
+				*f.dst, err = erlnode.NonNegative(v)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("entry %d %s: %w", i+1, f.key, err)
+			}
+		}
+		out[pid] = d
+	}
+	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ergo-services/ergo/etf"
 )
 
+// top builds a ranking from pid, value pairs.
 func top(kv ...any) etf.List {
 	l := etf.List{}
 	for i := 0; i < len(kv); i += 2 {
@@ -20,11 +21,30 @@ func top(kv ...any) etf.List {
 	return l
 }
 
-func topReply(memory, mql, reds etf.List, windowUS int) etf.Term {
+// described builds the details of processes, each given as pid and name.
+func described(kv ...string) etf.List {
+	l := etf.List{}
+	for i := 0; i < len(kv); i += 2 {
+		l = append(l, detail(kv[i], kv[i+1]))
+	}
+	return l
+}
+
+func detail(pid, name string) etf.Map {
+	return etf.Map{
+		etf.Atom("pid"): []byte(pid), etf.Atom("name"): []byte(name),
+		etf.Atom("registered_name"): []byte(name), etf.Atom("current_function"): []byte("gen_server:loop/7"),
+		etf.Atom("initial_call"): []byte("proc_lib:init_p/5"), etf.Atom("memory"): 2000,
+		etf.Atom("message_queue_len"): 3, etf.Atom("reductions"): 4000,
+	}
+}
+
+func topReply(memory, mql, reds, details etf.List, windowUS int) etf.Term {
 	return etf.Tuple{etf.Atom("ok"), etf.Map{
 		etf.Atom("memory"):            memory,
 		etf.Atom("message_queue_len"): mql,
 		etf.Atom("reductions"):        reds,
+		etf.Atom("details"):           details,
 		etf.Atom("window_us"):         windowUS,
 		etf.Atom("processes"):         47,
 	}}
@@ -32,9 +52,11 @@ func topReply(memory, mql, reds etf.List, windowUS int) etf.Term {
 
 func TestProcesses(t *testing.T) {
 	reply := topReply(
-		top("code_server", 155528, "application_controller", 42432),
-		top("mailbox_holder", 25000),
-		top("rex", 289), 500000)
+		top("<0.50.0>", 155528, "<0.44.0>", 42432),
+		top("<0.90.0>", 25000),
+		top("<0.60.0>", 289, "<0.91.0>", 3),
+		described("<0.50.0>", "code_server", "<0.44.0>", "application_controller", "<0.90.0>", "mailbox_holder", "<0.60.0>", "rex"),
+		500000)
 	expectMetrics(t, &processesCollector{}, map[string]etf.Term{
 		"erlang:system_info(process_count)": 47,
 		"probe:top_processes(10,20,0,1)":    reply,
@@ -49,22 +71,47 @@ beam_process_message_queue_length{process="mailbox_holder",rank="1"} 25000
 # HELP beam_process_reductions_per_second Reductions per second of the process at this rank among the busiest, measured between two reads at least --collector.processes.window apart. Up to one slow tier old.
 # TYPE beam_process_reductions_per_second gauge
 beam_process_reductions_per_second{process="rex",rank="1"} 578
+beam_process_reductions_per_second{process="exited",rank="2"} 6
 `)
+}
+
+// detailsAs is an empty ranking whose details are t.
+func detailsAs(t etf.Term) etf.Term {
+	reply := topReply(etf.List{}, etf.List{}, etf.List{}, etf.List{}, 1)
+	reply.(etf.Tuple)[1].(etf.Map)[etf.Atom("details")] = t
+	return reply
 }
 
 func TestProcessesMalformed(t *testing.T) {
 	tooMany := etf.List{}
 	for range 11 {
-		tooMany = append(tooMany, etf.Tuple{[]byte("p"), 1})
+		tooMany = append(tooMany, etf.Tuple{[]byte("<0.1.0>"), 1})
 	}
+	tooManyDetails := etf.List{}
+	for i := range 31 {
+		tooManyDetails = append(tooManyDetails, detail(fmt.Sprintf("<0.%d.0>", i), "p"))
+	}
+	noName := detail("<0.1.0>", "p")
+	delete(noName, etf.Atom("name"))
+	hugeMemory := detail("<0.1.0>", "p")
+	hugeMemory[etf.Atom("memory")] = -5
+	none := etf.List{}
 	for name, reply := range map[string]etf.Term{
-		"refused":          etf.Tuple{etf.Atom("error"), etf.Atom("badarg")},
-		"not a map":        etf.Tuple{etf.Atom("ok"), etf.List{}},
-		"missing key":      etf.Tuple{etf.Atom("ok"), etf.Map{etf.Atom("memory"): etf.List{}}},
-		"more than top-n":  topReply(tooMany, etf.List{}, etf.List{}, 1),
-		"pid as name":      topReply(etf.List{etf.Tuple{etf.Pid{}, 1}}, etf.List{}, etf.List{}, 1),
-		"negative value":   topReply(top("p", -1), etf.List{}, etf.List{}, 1),
-		"window overflows": topReply(etf.List{}, etf.List{}, top("p", 5), 1<<60+1),
+		"refused":             etf.Tuple{etf.Atom("error"), etf.Atom("badarg")},
+		"not a map":           etf.Tuple{etf.Atom("ok"), etf.List{}},
+		"missing key":         etf.Tuple{etf.Atom("ok"), etf.Map{etf.Atom("memory"): etf.List{}}},
+		"more than top-n":     topReply(tooMany, none, none, none, 1),
+		"pid term for pid":    topReply(etf.List{etf.Tuple{etf.Pid{}, 1}}, none, none, none, 1),
+		"name for pid":        topReply(top("code_server", 1), none, none, none, 1),
+		"remote pid":          topReply(top("<5.1.0>x", 1), none, none, none, 1),
+		"negative value":      topReply(top("<0.1.0>", -1), none, none, none, 1),
+		"window overflows":    topReply(none, none, top("<0.1.0>", 5), none, 1<<60+1),
+		"details not a list":  detailsAs(etf.Atom("undefined")),
+		"too many details":    topReply(none, none, none, tooManyDetails, 1),
+		"described twice":     topReply(none, none, none, described("<0.1.0>", "a", "<0.1.0>", "b"), 1),
+		"detail without name": topReply(none, none, none, etf.List{noName}, 1),
+		"negative detail":     topReply(none, none, none, etf.List{hugeMemory}, 1),
+		"detail not a map":    topReply(none, none, none, etf.List{etf.Tuple{[]byte("<0.1.0>")}}, 1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			expectError(t, &processesCollector{}, map[string]etf.Term{
@@ -78,11 +125,12 @@ func TestProcessesMalformed(t *testing.T) {
 // A node of 250,000 processes has memory ranked over three refreshes, one
 // slice each; every refresh merges the slices seen so far.
 func TestProcessesMemorySlices(t *testing.T) {
+	none := etf.List{}
 	node := &fakeNode{replies: map[string]etf.Term{
 		"erlang:system_info(process_count)": 250000,
-		"probe:top_processes(2,20,0,3)":     topReply(top("a", 300, "b", 100), top(), top(), 500000),
-		"probe:top_processes(2,20,1,3)":     topReply(top("c", 200), top(), top(), 500000),
-		"probe:top_processes(2,20,2,3)":     topReply(top("d", 400, "e", 50), top(), top(), 500000),
+		"probe:top_processes(2,20,0,3)":     topReply(top("<0.1.0>", 300, "<0.2.0>", 100), none, none, described("<0.1.0>", "a", "<0.2.0>", "b"), 500000),
+		"probe:top_processes(2,20,1,3)":     topReply(top("<0.3.0>", 200), none, none, described("<0.3.0>", "c"), 500000),
+		"probe:top_processes(2,20,2,3)":     topReply(top("<0.4.0>", 400, "<0.5.0>", 50), none, none, described("<0.4.0>", "d", "<0.5.0>", "e"), 500000),
 	}}
 	defer func(n int) { *processesTopN = n }(*processesTopN)
 	*processesTopN = 2
@@ -105,6 +153,22 @@ func TestProcessesMemorySlices(t *testing.T) {
 		}
 		if strings.Join(got, " ") != w {
 			t.Errorf("refresh %d: memory ranking %q, want %q", i+1, strings.Join(got, " "), w)
+		}
+		// /top shows the same merged ranking, each process as described by
+		// the refresh that ranked it.
+		snap, ok := c.latestSnapshot(node.Generation())
+		if !ok {
+			t.Fatalf("refresh %d: no snapshot", i+1)
+		}
+		got = got[:0]
+		for r, p := range snap.Memory {
+			if p.Rank != r+1 || p.RegisteredName != p.Name || p.Pid == "" {
+				t.Errorf("refresh %d: snapshot row %+v", i+1, p)
+			}
+			got = append(got, fmt.Sprintf("%s=%g", p.Name, p.Value))
+		}
+		if strings.Join(got, " ") != w || snap.MemorySlices != 3 {
+			t.Errorf("refresh %d: /top memory ranking %q over %d slices, want %q over 3", i+1, strings.Join(got, " "), snap.MemorySlices, w)
 		}
 	}
 }

@@ -6,9 +6,9 @@ import _ "embed"
 // ProbeModule is the probe's versioned module name: bump it with every change
 // to the probe, so that two exporter versions never load different code under
 // one name.
-const ProbeModule = "beam_exporter_probe_v1"
+const ProbeModule = "beam_exporter_probe_v2"
 
-//go:embed probe/beam_exporter_probe_v1.beam
+//go:embed probe/beam_exporter_probe_v2.beam
 var probeBeam []byte
 
 // ProbeBinary is the probe's BEAM file, compiled with erlc +deterministic.

@@ -92,6 +92,7 @@ func run() int {
 		return 2
 	}
 	metrics := promhttp.HandlerFor(own, promhttp.HandlerOpts{})
+	var top http.Handler // nil until a node or a fleet is set up
 	if *nodeName != "" {
 		// Sidecar: one node, on /metrics beside the exporter's own metrics.
 		cookie, err := nodeCookie(*nodeName, *cookieFile)
@@ -132,6 +133,8 @@ func run() int {
 		go client.Run(ctx)
 		own.MustRegister(exporter.ConnectionErrors())
 		metrics = collector.Handler(exporter, own, hopts, logger)
+		top = collector.TopHandler(exporter, *nodeName, *maxTimeout, logger)
+		links = append(links, web.LandingLinks{Address: "/top", Text: "Top processes of " + *nodeName + " (JSON with Accept: application/json)"})
 		level.Info(logger).Log("msg", "monitoring one node on "+*metricsPath, "node", *nodeName, "cookie_source", cookie.Source)
 	}
 	mux.Handle(*metricsPath, metrics)
@@ -152,9 +155,13 @@ func run() int {
 		}
 		go fleet.Run(ctx)
 		mux.Handle("/probe", fleet.ProbeHandler(hopts))
-		links = append(links, web.LandingLinks{Address: "/probe", Text: "Probe a node: /probe?target=name@host&auth_module=NAME"})
+		top = fleet.TopHandler(top, *nodeName, *maxTimeout)
+		links = append(links,
+			web.LandingLinks{Address: "/probe", Text: "Probe a node: /probe?target=name@host&auth_module=NAME"},
+			web.LandingLinks{Address: "/top", Text: "Top processes of a node: /top?target=name@host&auth_module=NAME"})
 		level.Info(logger).Log("msg", "serving a fleet on /probe", "auth_modules", len(modules))
 	}
+	mux.Handle("/top", top)
 	if len(*epmdHosts) > 0 {
 		mux.Handle("/targets", collector.DiscoveryHandler(*epmdHosts, int(*epmdPort), logger))
 		links = append(links, web.LandingLinks{Address: "/targets", Text: "Nodes registered in EPMD (http_sd_configs)"})

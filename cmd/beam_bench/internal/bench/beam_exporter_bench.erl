@@ -66,7 +66,7 @@ top(Style, Attr, N) ->
 %% collection traces, summed over the processes.
 measure(What, N, Slices) ->
     Fun = case What of
-              probe -> fun() -> beam_exporter_probe_v1:top_processes(N, 0, 0, Slices) end;
+              probe -> fun() -> beam_exporter_probe_v2:top_processes(N, 0, 0, Slices) end;
               recon -> fun() -> baseline(recon, N) end;
               minimal -> fun() -> baseline(minimal, N) end
           end,

@@ -11,10 +11,10 @@
 %%% again purges the older copy, which kills the processes still running that
 %%% copy, sessions and the msacc keeper included, and a killed keeper cannot
 %%% switch msacc back off.
--module(beam_exporter_probe_v1).
+-module(beam_exporter_probe_v2).
 -export([session/2, top_processes/4, ets_tables/1, lock_counters/1]).
 
--define(KEEPER, beam_exporter_probe_v1_msacc).
+-define(KEEPER, beam_exporter_probe_v2_msacc).
 -define(NAME_MAX, 120).
 
 %%% ------------------------------------------------------------- sessions
@@ -129,14 +129,23 @@ keeper(Sessions, Mine) ->
 %% this call only.
 %%
 %% Each Top is sorted by Value, descending, holds at most N entries and no
-%% zeros. Processes born during the call are not ranked. window_us is the
-%% mean window; processes is how many the first pass read. The caller is
-%% left out, and only the winners are named (name/2).
+%% zeros, and names its processes by pid (pid_to_list/1, as this node's
+%% shell reads it back with list_to_pid/1). Processes born during the call
+%% are not ranked. details holds, for each winner still alive at the end of
+%% the call, what an operator needs to find it: its stable name (name/2),
+%% what it runs and its figures at that moment, at one process_info each.
+%% window_us is the mean window; processes is how many the first pass read.
+%% The caller is left out.
 -spec top_processes(N :: 1..1000, WindowMs :: 0..60000, Slice :: 0..63, Slices :: 1..64) ->
           {ok, #{memory := Top, message_queue_len := Top, reductions := Top,
+                 details := [Details],
                  window_us := non_neg_integer(), processes := non_neg_integer()}}
         | {error, badarg}
-      when Top :: [{Name :: binary(), Value :: pos_integer()}].
+      when Top :: [{Pid :: binary(), Value :: pos_integer()}],
+           Details :: #{pid := binary(), name := binary(), registered_name := binary(),
+                        current_function := binary(), initial_call := binary(),
+                        memory := non_neg_integer(), message_queue_len := non_neg_integer(),
+                        reductions := non_neg_integer()}.
 top_processes(N, WindowMs, Slice, Slices)
   when is_integer(N), N >= 1, N =< 1000, is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000,
        is_integer(Slices), Slices >= 1, Slices =< 64, is_integer(Slice), Slice >= 0, Slice < Slices ->
@@ -150,14 +159,32 @@ top_processes(N, WindowMs, Slice, Slices)
     T2 = erlang:monotonic_time(microsecond),
     Red = second_pass(Ps, Before, 0, self(), None),
     T3 = erlang:monotonic_time(microsecond),
-    Tops = [top_list(T) || T <- [Mem, Mql, Red]],
+    [M, Q, R] = Tops = [top_list(T) || T <- [Mem, Mql, Red]],
     Ctx = name_context(),
-    Winners = lists:usort([P || L <- Tops, {_, P} <- L]),
-    Names = maps:from_list([{P, name(P, Ctx)} || P <- Winners]),
-    [M, Q, R] = [[{map_get(P, Names), V} || {V, P} <- L] || L <- Tops],
-    {ok, #{memory => M, message_queue_len => Q, reductions => R,
+    Details = lists:append([details(P, Ctx) || P <- lists:usort([P || L <- Tops, {_, P} <- L])]),
+    Pids = fun(L) -> [{pid_binary(P), V} || {V, P} <- L] end,
+    {ok, #{memory => Pids(M), message_queue_len => Pids(Q), reductions => Pids(R),
+           details => Details,
            window_us => max(0, (T2 + T3 - T0 - T1) div 2), processes => Count}};
 top_processes(_, _, _, _) -> {error, badarg}.
+
+%% [] for a process that exited since it was ranked.
+details(P, Ctx) ->
+    Items = [registered_name, current_function, initial_call, memory, message_queue_len, reductions],
+    case erlang:process_info(P, Items) of
+        [{registered_name, Reg}, {current_function, Fun}, {initial_call, Init0},
+         {memory, Mem}, {message_queue_len, Mql}, {reductions, Red}] ->
+            Init = initial_call(P, Init0, Ctx),
+            [#{pid => pid_binary(P),
+               name => name(P, Reg, Init, Ctx),
+               registered_name => case Reg of [] -> <<>>; _ -> cap(atom_to_binary(Reg, utf8)) end,
+               current_function => cap(mfa(Fun)),
+               initial_call => cap(Init),
+               memory => Mem, message_queue_len => Mql, reductions => Red}];
+        undefined -> []
+    end.
+
+pid_binary(P) -> list_to_binary(pid_to_list(P)).
 
 %% One call per process keeps it to at most one signal. Every process, the
 %% caller and the exited included, gets its 8 bytes, so that the second
@@ -306,31 +333,35 @@ name_context() ->
     {erlang:function_exported(proc_lib, get_label, 1), OneKey}.
 
 %% A process's name as at most ?NAME_MAX bytes of UTF-8: its registered
-%% name, else its proc_lib label, else its initial call, which for processes
-%% started by proc_lib is the one proc_lib records as '$initial_call' rather
-%% than proc_lib:init_p itself. <<"exited">> if it went before we could tell.
-name(P, {Labels, _} = Ctx) ->
+%% name, else its proc_lib label, else its initial call (initial_call/3).
+%% <<"exited">> if it went before we could tell.
+name(P, Ctx) ->
     case erlang:process_info(P, registered_name) of
-        {registered_name, Name} -> cap(atom_to_binary(Name, utf8));
-        [] when Labels ->
-            case proc_lib:get_label(P) of
-                undefined -> cap(initial_call(P, Ctx));
-                Label -> cap(label(Label))
+        {registered_name, Reg} -> name(P, Reg, <<>>, Ctx);
+        [] ->
+            case erlang:process_info(P, initial_call) of
+                {initial_call, Init} -> name(P, [], initial_call(P, Init, Ctx), Ctx);
+                undefined -> <<"exited">>
             end;
-        [] -> cap(initial_call(P, Ctx));
         undefined -> <<"exited">>
     end.
 
-initial_call(P, Ctx) ->
-    case erlang:process_info(P, initial_call) of
-        {initial_call, {proc_lib, init_p, _} = MFA} ->
-            case recorded_initial_call(P, Ctx) of
-                undefined -> mfa(MFA);
-                Recorded -> mfa(Recorded)
-            end;
-        {initial_call, MFA} -> mfa(MFA);
-        undefined -> <<"exited">>
-    end.
+name(_, Reg, _, _) when is_atom(Reg) -> cap(atom_to_binary(Reg, utf8));
+name(P, [], Init, {true, _}) ->
+    case proc_lib:get_label(P) of
+        undefined -> cap(Init);
+        Label -> cap(label(Label))
+    end;
+name(_, [], Init, _) -> cap(Init).
+
+%% For processes started by proc_lib, the initial call it records as
+%% '$initial_call' rather than proc_lib:init_p itself.
+initial_call(P, {proc_lib, init_p, _} = MFA, Ctx) ->
+    case recorded_initial_call(P, Ctx) of
+        undefined -> mfa(MFA);
+        Recorded -> mfa(Recorded)
+    end;
+initial_call(_, MFA, _) -> mfa(MFA).
 
 %% Before OTP 26.2 this copies the whole dictionary, but only for the few
 %% processes that made a top list, and only if proc_lib started them.
