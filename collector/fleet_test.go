@@ -71,6 +71,7 @@ func TestFleet(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-runDone })
 	mux := http.NewServeMux()
 	mux.Handle("/probe", fleet.ProbeHandler(HandlerOptions{TimeoutOffset: 100 * time.Millisecond, DefaultTimeout: 10 * time.Second}))
+	mux.Handle("/top", fleet.TopHandler(nil, "", 10*time.Second))
 	mux.Handle("/targets", DiscoveryHandler([]string{host}, erlnode.DefaultEPMDPort, log.NewNopLogger()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -112,6 +113,40 @@ func TestFleet(t *testing.T) {
 		}
 		if _, body := probe(t, srv.URL, two.Name, "two", 10*time.Second); !strings.Contains(body, `beam_connection_errors_total{reason="auth"} 0`) {
 			t.Errorf("the pooled connection of the second module should count its own errors only:\n%.2000s", body)
+		}
+	})
+
+	t.Run("top through the pool", func(t *testing.T) {
+		before := fleet.Targets()
+		get := func(query string) (int, string) {
+			req, _ := http.NewRequest("GET", srv.URL+"/top?"+query, nil)
+			req.Header.Set("Accept", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		status, body := get("target=" + url.QueryEscape(two.Name) + "&auth_module=two")
+		var snap TopSnapshot
+		if err := json.Unmarshal([]byte(body), &snap); status != http.StatusOK || err != nil {
+			t.Fatalf("/top of %s: %d %v\n%.300s", two.Name, status, err, body)
+		}
+		if snap.Node != two.Name || len(snap.Memory) == 0 || snap.Memory[0].Pid == "" {
+			t.Errorf("/top of %s: %+v", two.Name, snap)
+		}
+		if after := fleet.Targets(); strings.Join(after, " ") != strings.Join(before, " ") {
+			t.Errorf("/top pooled %v, /probe had %v: they should share connections", after, before)
+		}
+		for query, want := range map[string]string{
+			"auth_module=two": "target parameter is missing",
+			"target=" + url.QueryEscape(two.Name) + "&auth_module=three": `unknown auth_module "three"`,
+		} {
+			if status, body := get(query); status != http.StatusBadRequest || !strings.Contains(body, want) {
+				t.Errorf("/top?%s: %d %q, want 400 saying %q", query, status, body, want)
+			}
 		}
 	})
 

@@ -85,6 +85,16 @@ func TestEndToEndFleetDiscovery(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+
+	// The drill-down of a node Prometheus found, through the same pool.
+	status, body := get(t, "http://"+addr+"/top?auth_module=prod&target="+url.QueryEscape(nodes[0].Name), "Accept", "application/json")
+	var top struct {
+		Node   string
+		Memory []struct{ Pid, Name string }
+	}
+	if err := json.Unmarshal([]byte(body), &top); status != http.StatusOK || err != nil || top.Node != nodes[0].Name || len(top.Memory) == 0 {
+		t.Errorf("/top of %s: %d %v\n%.500s", nodes[0].Name, status, err, body)
+	}
 }
 
 // fleetUp reports whether Prometheus has each node as a healthy target with

@@ -230,12 +230,34 @@ func TestEndToEndScrape(t *testing.T) {
 					t.Errorf("the cookie appears in the exporter's %s", what)
 				}
 			}
-			landing, err := http.Get("http://" + addr + "/")
-			if err != nil || landing.StatusCode != http.StatusOK {
-				t.Errorf("landing page: %v %v", err, landing)
+			if status, page := get(t, "http://"+addr+"/"); status != http.StatusOK || !strings.Contains(page, `href="/top"`) {
+				t.Errorf("landing page (%d) without a link to /top:\n%s", status, page)
+			}
+			if status, page := get(t, "http://"+addr+"/top"); status != http.StatusOK || !strings.Contains(page, "Top processes of "+node.Name) {
+				t.Errorf("/top: %d\n%.500s", status, page)
 			}
 		})
 	}
+}
+
+// get GETs u and returns the status and body; 0 when the request failed.
+func get(t *testing.T, u string, header ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 // startExporter runs the binary with args and the cookie in its environment,
