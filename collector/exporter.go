@@ -45,8 +45,8 @@ func NewExporter(target Target, tiers Tiers, logger log.Logger) (*Exporter, erro
 	return NewExporterWith(target, tiers, Enabled(), logger)
 }
 
-// NewExporterWith builds the named collectors, whatever the flags say; the
-// benchmark uses it to time each collector alone.
+// NewExporterWith builds the named collectors, whatever the flags say: an
+// auth module's own set, or one collector alone for the benchmark.
 func NewExporterWith(target Target, tiers Tiers, names []string, logger log.Logger) (*Exporter, error) {
 	if err := tiers.Validate(); err != nil {
 		return nil, err

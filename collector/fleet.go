@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,6 +69,13 @@ func NewFleet(opts FleetOptions) (*Fleet, error) {
 	}
 	if err := opts.Tiers.Validate(); err != nil {
 		return nil, err
+	}
+	for _, m := range opts.Modules {
+		for _, name := range m.Collectors {
+			if _, ok := registry[name]; !ok {
+				return nil, fmt.Errorf("auth module %q: no collector named %q (there are %s)", m.Name, name, strings.Join(Names(), ", "))
+			}
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
@@ -162,6 +171,10 @@ func (f *Fleet) release(t *fleetTarget) {
 func (f *Fleet) newTarget(target, module string) (*fleetTarget, error) {
 	m := f.opts.Modules[module]
 	logger := log.With(f.opts.Logger, "auth_module", module)
+	collectors := Enabled()
+	if m.Collectors != nil {
+		collectors = m.Collectors
+	}
 	client, err := erlnode.New(erlnode.Config{
 		Target:      target,
 		Cookie:      m.Cookie,
@@ -169,13 +182,13 @@ func (f *Fleet) newTarget(target, module string) (*fleetTarget, error) {
 		EPMDPort:    f.opts.EPMDPort,
 		NetTickTime: f.opts.NetTickTime,
 		LoadProbe:   f.opts.LoadProbe,
-		MSAcc:       IsEnabled("msacc"),
+		MSAcc:       slices.Contains(collectors, "msacc"),
 		Logger:      logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	exporter, err := NewExporter(client, f.opts.Tiers, log.With(logger, "node", target))
+	exporter, err := NewExporterWith(client, f.opts.Tiers, collectors, log.With(logger, "node", target))
 	if err != nil {
 		client.Close()
 		return nil, err

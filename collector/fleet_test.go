@@ -57,7 +57,7 @@ func TestFleet(t *testing.T) {
 	fleet, err := NewFleet(FleetOptions{
 		Modules: map[string]erlnode.AuthModule{
 			"one": {Name: "one", Cookie: "fleet-cookie-one"},
-			"two": {Name: "two", Cookie: "fleet-cookie-two"},
+			"two": {Name: "two", Cookie: "fleet-cookie-two", Collectors: []string{"memory", "processes"}},
 		},
 		Tiers:      Tiers{Fast: time.Millisecond, Slow: time.Millisecond},
 		MaxTargets: 3, IdleTimeout: time.Hour, LoadProbe: true, Logger: log.NewNopLogger(),
@@ -111,8 +111,19 @@ func TestFleet(t *testing.T) {
 				}
 			}
 		}
-		if _, body := probe(t, srv.URL, two.Name, "two", 10*time.Second); !strings.Contains(body, `beam_connection_errors_total{reason="auth"} 0`) {
+		_, body := probe(t, srv.URL, two.Name, "two", 10*time.Second)
+		if !strings.Contains(body, `beam_connection_errors_total{reason="auth"} 0`) {
 			t.Errorf("the pooled connection of the second module should count its own errors only:\n%.2000s", body)
+		}
+		// Module two runs its own set of collectors, not the flags'.
+		var ran []string
+		for _, line := range strings.Split(body, "\n") {
+			if c, ok := strings.CutPrefix(line, `beam_scrape_collector_success{collector="`); ok {
+				ran = append(ran, c[:strings.Index(c, `"`)])
+			}
+		}
+		if strings.Join(ran, " ") != "memory processes" {
+			t.Errorf("module two ran the collectors %q, want its own: memory processes", ran)
 		}
 	})
 

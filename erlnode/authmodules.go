@@ -24,6 +24,9 @@ type AuthModuleConfig struct {
 	// nobody but its owner can read (mode 0600 or stricter).
 	Cookie string    `yaml:"cookie"`
 	TLS    *TLSFiles `yaml:"tls"`
+	// Collectors, when given, replaces the --collector.* flags for the
+	// nodes probed with this module.
+	Collectors *[]string `yaml:"collectors"`
 }
 
 // AuthModule is a loaded auth module, ready to connect with.
@@ -31,6 +34,9 @@ type AuthModule struct {
 	Name   string
 	Cookie string
 	TLS    *tls.Config // nil for plain distribution
+	// Collectors is the module's own set of collectors; nil means the
+	// flags decide. The collector package checks the names.
+	Collectors []string
 }
 
 type configFile struct {
@@ -103,6 +109,19 @@ func loadAuthModule(name string, c AuthModuleConfig, private bool) (AuthModule, 
 			return m, err
 		}
 		m.Cookie = c.Cookie
+	}
+	if c.Collectors != nil {
+		if len(*c.Collectors) == 0 {
+			return m, errors.New("collectors is empty; leave it out to use the --collector.* flags")
+		}
+		seen := map[string]bool{}
+		for _, name := range *c.Collectors {
+			if seen[name] {
+				return m, fmt.Errorf("collectors lists %q twice", name)
+			}
+			seen[name] = true
+		}
+		m.Collectors = slices.Sorted(maps.Keys(seen))
 	}
 	if c.TLS != nil {
 		cfg, err := c.TLS.Config()

@@ -25,7 +25,7 @@ func TestLoadAuthModules(t *testing.T) {
 
 	good := write("good.yml", `auth_modules:
   a: {cookie_file: `+cookieA+`}
-  b: {cookie_env: TEST_COOKIE_B}
+  b: {cookie_env: TEST_COOKIE_B, collectors: [processes, memory]}
   c:
     cookie: cookie-c
     tls: {ca_file: `+ca.CertFile+`, cert_file: `+cert+`, key_file: `+key+`}
@@ -38,6 +38,9 @@ func TestLoadAuthModules(t *testing.T) {
 		if modules[name].Cookie != want || modules[name].Name != name {
 			t.Errorf("module %s = %+v", name, modules[name])
 		}
+	}
+	if got := modules["b"].Collectors; strings.Join(got, " ") != "memory processes" || modules["a"].Collectors != nil {
+		t.Errorf("collectors: a %q (want nil: the flags decide), b %q", modules["a"].Collectors, got)
 	}
 	if modules["a"].TLS != nil || modules["c"].TLS == nil || len(modules["c"].TLS.Certificates) != 1 {
 		t.Errorf("TLS settings: a %v, c %v", modules["a"].TLS, modules["c"].TLS)
@@ -56,6 +59,9 @@ func TestLoadAuthModules(t *testing.T) {
 		{"unknown key", "auth_modules:\n  x: {cookie_fil: " + cookieA + "}\n", 0o600, "cookie_fil"},
 		{"no modules", "auth_modules: {}\n", 0o600, "no auth_modules"},
 		{"not YAML", "auth_modules: [\n", 0o600, "yaml"},
+		{"empty collectors", "auth_modules:\n  x: {cookie_file: " + cookieA + ", collectors: []}\n", 0o600, "collectors is empty"},
+		{"collector twice", "auth_modules:\n  x: {cookie_file: " + cookieA + ", collectors: [ets, ets]}\n", 0o600, `"ets" twice`},
+		{"collectors not a list", "auth_modules:\n  x: {cookie_file: " + cookieA + ", collectors: ets}\n", 0o600, "yaml"},
 		{"bad TLS", "auth_modules:\n  x: {cookie_file: " + cookieA + ", tls: {cert_file: " + cert + "}}\n", 0o600, "give both files"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

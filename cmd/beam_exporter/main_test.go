@@ -66,6 +66,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 	noKey := write("web-no-key.yml", "tls_server_config:\n  cert_file: "+filepath.Join(dir, "x.pem")+"\n", 0o600)
 	plainPassword := write("web-plain-password.yml", "basic_auth_users:\n  alice: not-a-bcrypt-hash\n", 0o600)
 	fleetConfig := write("fleet.yml", "auth_modules:\n  prod: {cookie_file: "+cookie+"}\n", 0o600)
+	unknownCollector := write("fleet-unknown-collector.yml", "auth_modules:\n  prod: {cookie_file: "+cookie+", collectors: [memory, proceses]}\n", 0o600)
 	node := "--erlang.node=a@b"
 	withCookie := "--erlang.cookie-file=" + cookie
 
@@ -80,6 +81,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 		{"neither a node nor a fleet", []string{withCookie}, []string{"--erlang.node", "--config.file"}},
 		{"missing config file", []string{"--config.file=" + missing}, []string{"--config.file", missing}},
 		{"config file without auth modules", []string{"--config.file=" + empty}, []string{"--config.file", empty, "no auth_modules"}},
+		{"auth module with an unknown collector", []string{"--config.file=" + unknownCollector}, []string{`auth module "prod"`, `no collector named "proceses"`}},
 		{"fleet without room for a target", []string{"--config.file=" + fleetConfig, "--fleet.max-targets=0"}, []string{"target limit"}},
 		{"node without @", []string{"--erlang.node=no-host", withCookie}, []string{"--erlang.node", `"no-host"`, "has no @host part"}},
 		{"node with an empty name", []string{"--erlang.node=@host", withCookie}, []string{"--erlang.node", `"@host"`, "non-empty"}},
