@@ -285,7 +285,8 @@ func (r renderer) processes() dashboard {
 				typ: "timeseries", title: "Top processes by memory", unit: "bytes", w: 12, h: 9, min: f(0),
 				targets: []target{ts(`max by (instance, process) (`+sel("beam_process_memory_bytes")+`)`, "{{instance}} {{process}}")},
 				description: "Memory (heap, stack, mailbox and internal structures) of the top-N processes by memory. " +
-					"Names come from the registered name, the proc_lib label or the initial call, never pids. " +
+					"Names come from the registered name, the proc_lib label or the initial call, never pids; " +
+					"the exporter's /top page shows the pids. " +
 					"One line climbing for hours is a process holding on to state.",
 			},
 			{
