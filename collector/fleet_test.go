@@ -32,11 +32,23 @@ func probe(t *testing.T, base, target, module string, timeout time.Duration) (in
 	if module != "" {
 		q.Set("auth_module", module)
 	}
-	req, err := http.NewRequest("GET", base+"/probe?"+q.Encode(), nil)
+	return fetch(t, base+"/probe?"+q.Encode(),
+		"X-Prometheus-Scrape-Timeout-Seconds", strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64))
+}
+
+// fetch GETs u with the given header name, value pairs and returns the
+// status and body; 0 when the request failed. It uses t.Error, not
+// t.Fatal, so other goroutines may call it.
+func fetch(t *testing.T, u string, header ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", u, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return 0, ""
 	}
-	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Error(err)
@@ -130,15 +142,7 @@ func TestFleet(t *testing.T) {
 	t.Run("top through the pool", func(t *testing.T) {
 		before := fleet.Targets()
 		get := func(query string) (int, string) {
-			req, _ := http.NewRequest("GET", srv.URL+"/top?"+query, nil)
-			req.Header.Set("Accept", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(body)
+			return fetch(t, srv.URL+"/top?"+query, "Accept", "application/json")
 		}
 		status, body := get("target=" + url.QueryEscape(two.Name) + "&auth_module=two")
 		var snap TopSnapshot
