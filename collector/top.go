@@ -64,12 +64,13 @@ var ErrProcessesDisabled = errors.New("the processes collector is disabled (--no
 // than the slow tier costs the node nothing.
 func (e *Exporter) TopProcesses(ctx context.Context) (TopSnapshot, error) {
 	var cc *cachedCollector
+	var pc *processesCollector
 	for _, c := range e.collectors {
-		if c.name == "processes" {
-			cc = c
+		if p, ok := c.collector.(*processesCollector); ok {
+			cc, pc = c, p
 		}
 	}
-	if cc == nil {
+	if pc == nil {
 		return TopSnapshot{}, ErrProcessesDisabled
 	}
 	t := e.target
@@ -83,7 +84,7 @@ func (e *Exporter) TopProcesses(ctx context.Context) (TopSnapshot, error) {
 	if _, _, err := cc.get(ctx, t); err != nil {
 		return TopSnapshot{}, err
 	}
-	snap, ok := cc.collector.(*processesCollector).latestSnapshot(gen)
+	snap, ok := pc.latestSnapshot(gen)
 	if !ok {
 		return TopSnapshot{}, errors.New("the connection to the node was re-established during the ranking; try again")
 	}

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -123,6 +124,14 @@ func connectedNode(reply etf.Term) *fakeTarget {
 	return n
 }
 
+// stalledNode never answers a probe call.
+type stalledNode struct{ *fakeTarget }
+
+func (stalledNode) ProbeCall(ctx context.Context, _ string, _ ...etf.Term) (etf.Term, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
 func TestTopHandler(t *testing.T) {
 	logger := log.NewNopLogger()
 	serve := func(n *fakeTarget, collectors map[string]Collector) http.Handler {
@@ -158,6 +167,12 @@ func TestTopHandler(t *testing.T) {
 		_, page := getTop(t, serve(topNode("worker", true), withProcesses()), "", false)
 		if !strings.Contains(page, "exited before it could be described") {
 			t.Errorf("the page does not say the process exited:\n%s", page)
+		}
+	})
+	t.Run("node too slow", func(t *testing.T) {
+		h := TopHandler(newTestExporter(stalledNode{topNode("w", false)}, time.Minute, withProcesses()), "app@host", 50*time.Millisecond, logger)
+		if status, body := getTop(t, h, "", true); status != http.StatusGatewayTimeout {
+			t.Errorf("%d %q, want 504", status, body)
 		}
 	})
 	for _, c := range []struct {
