@@ -124,7 +124,9 @@ func topHandler(source topSource, timeout time.Duration, logger log.Logger) http
 		w.Header().Set("Cache-Control", "no-store")
 		if acceptsJSON(r) {
 			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(snap)
+			enc := json.NewEncoder(w)
+			enc.SetEscapeHTML(false) // pids read as the node writes them: "<0.91.0>"
+			enc.Encode(snap)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -151,6 +151,9 @@ func TestTopHandler(t *testing.T) {
 		if got := snap.Reductions; len(got) != 1 || got[0] != want {
 			t.Errorf("reductions ranking %+v, want [%+v]", got, want)
 		}
+		if !strings.Contains(body, `"pid":"<0.90.0>"`) {
+			t.Errorf("the JSON escapes the pid: %s", body)
+		}
 		if snap.Node != "app@host" || snap.Processes != 47 || snap.WindowSeconds != 0.5 || snap.MemorySlices != 1 ||
 			len(snap.Memory) != 1 || snap.Memory[0].Value != 5000 || len(snap.MessageQueue) != 1 || snap.MessageQueue[0].Value != 7 {
 			t.Errorf("snapshot %+v", snap)

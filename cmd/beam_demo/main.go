@@ -72,14 +72,15 @@ func run(listen string) error {
 	}
 	defer exporter.Process.Signal(syscall.SIGTERM)
 
-	url := "http://localhost" + listen + "/metrics"
+	base := "http://localhost" + listen
 	if !strings.HasPrefix(listen, ":") {
-		url = "http://" + listen + "/metrics"
+		base = "http://" + listen
 	}
-	if err := waitUp(ctx, url); err != nil {
+	if err := waitUp(ctx, base+"/metrics"); err != nil {
 		return err
 	}
-	fmt.Printf("\nbeam_exporter is watching %s\n  metrics: %s\nPress Ctrl-C to stop the node and the exporter.\n\n", nodeName, url)
+	fmt.Printf("\nbeam_exporter is watching %s\n  metrics:       %s/metrics\n  top processes: %s/top\nPress Ctrl-C to stop the node and the exporter.\n\n",
+		nodeName, base, base)
 
 	exited := make(chan error, 2)
 	go func() { exited <- fmt.Errorf("the demo node exited: %v", node.Wait()) }()
