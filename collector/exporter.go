@@ -197,6 +197,19 @@ func (cc *cachedCollector) get(ctx context.Context, node Node) ([]prometheus.Met
 	}
 }
 
+// update runs the collector's Update, turning a panic into an error: in
+// fleet mode one node's reply must never take down the exporter and every
+// other node's monitoring with it. The decoders refuse what they cannot
+// use, so a panic here is a bug, logged with the collector's failure.
+func (cc *cachedCollector) update(ctx context.Context, node Node, ch chan<- prometheus.Metric) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the collector panicked (a bug, please report it): %v", r)
+		}
+	}()
+	return cc.collector.Update(ctx, node, ch)
+}
+
 func (cc *cachedCollector) run(ctx context.Context, node Node, r *refresh) {
 	ch := make(chan prometheus.Metric)
 	var metrics []prometheus.Metric
@@ -207,7 +220,7 @@ func (cc *cachedCollector) run(ctx context.Context, node Node, r *refresh) {
 		}
 		close(collected)
 	}()
-	err := cc.collector.Update(ctx, node, ch)
+	err := cc.update(ctx, node, ch)
 	close(ch)
 	<-collected
 

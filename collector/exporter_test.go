@@ -33,11 +33,13 @@ func (f *fakeTarget) ConnectionErrors() map[string]uint64 { return nil }
 
 var countingDesc = prometheus.NewDesc("beam_test_refreshes", "Refreshes so far.", nil, nil)
 
-// countingCollector counts its refreshes and can be made slow or failing.
+// countingCollector counts its refreshes and can be made slow, failing, or
+// panicking after it sent its metric.
 type countingCollector struct {
 	refreshes atomic.Int64
 	delay     time.Duration
 	fail      bool
+	panics    bool
 }
 
 func (c *countingCollector) Update(ctx context.Context, _ Node, ch chan<- prometheus.Metric) error {
@@ -51,6 +53,9 @@ func (c *countingCollector) Update(ctx context.Context, _ Node, ch chan<- promet
 		return errors.New("broken")
 	}
 	ch <- prometheus.MustNewConstMetric(countingDesc, prometheus.GaugeValue, float64(n))
+	if c.panics {
+		panic("a decoder bug")
+	}
 	return nil
 }
 
@@ -136,6 +141,9 @@ func TestFailingAndSlowCollectorsOnlyFailThemselves(t *testing.T) {
 		"good":   &countingCollector{},
 		"broken": &countingCollector{fail: true},
 		"slow":   &countingCollector{delay: time.Minute},
+		// A panic fails its collector, not the exporter, and what it sent
+		// before is dropped.
+		"panicking": &countingCollector{panics: true},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -144,6 +152,7 @@ func TestFailingAndSlowCollectorsOnlyFailThemselves(t *testing.T) {
 # TYPE beam_scrape_collector_success gauge
 beam_scrape_collector_success{collector="broken"} 0
 beam_scrape_collector_success{collector="good"} 1
+beam_scrape_collector_success{collector="panicking"} 0
 beam_scrape_collector_success{collector="slow"} 0
 # HELP beam_test_refreshes Refreshes so far.
 # TYPE beam_test_refreshes gauge

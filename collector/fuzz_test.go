@@ -13,6 +13,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/beam-exporter/beam_exporter/erlnode"
 	"github.com/ergo-services/ergo/etf"
@@ -175,6 +176,9 @@ func FuzzParseRanking(f *testing.F) {
 			if len(e.values) != width {
 				t.Fatalf("entry %q has %d values, want %d", e.name, len(e.values), width)
 			}
+			if !utf8.ValidString(e.name) {
+				t.Fatalf("entry %q: a name that is not UTF-8 can be no label value", e.name)
+			}
 			for _, v := range e.values {
 				checkCount(t, e.name, v)
 			}
@@ -228,6 +232,10 @@ func FuzzParseProcessRankings(f *testing.F) {
 					t.Fatalf("snapshot row %+v", p)
 				}
 				checkCount(t, p.Pid, p.Value)
+				// The collector labels its metrics with the name.
+				if _, err := prometheus.NewConstMetric(processMemoryDesc, prometheus.GaugeValue, p.Value, rankLabel(i), p.Name); err != nil {
+					t.Fatalf("row %+v makes no metric: %v", p, err)
+				}
 			}
 		}
 	})

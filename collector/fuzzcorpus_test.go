@@ -111,6 +111,7 @@ var seeds = map[string]map[string]string{
 		"atom_names":    `{ok, [{code, 1, 2}, {ac_tab, 3, 4}]}`,
 		"charlist_name": `{ok, [{[1000, 1001], 1, 2}]}`,
 		"pid_name":      `{ok, [{self(), 1, 2}]}`,
+		"not_utf8_name": `{ok, [{<<255, 254>>, 1, 2}]}`,
 		"too_many":      `{ok, [{<<"t">>, 1, 1} || _ <- lists:seq(1, 1001)]}`,
 		"huge_list":     `{ok, [{<<"t">>, N, N * 1000} || N <- lists:seq(1, 1001)]}`,
 		"negative":      `{ok, [{<<"t">>, -1, 1}]}`,
@@ -134,6 +135,7 @@ var seeds = map[string]map[string]string{
 		"wrong_value_type": `{ok, #{memory => [{<<"<0.1.0>">>, <<"1">>}], message_queue_len => [], reductions => [], details => [], window_us => 1, processes => 1}}`,
 		"pid_term":         `{ok, #{memory => [{self(), 1}], message_queue_len => [], reductions => [], details => [], window_us => 1, processes => 1}}`,
 		"not_a_pid":        `{ok, #{memory => [{<<"<0.1.0><script>">>, 1}], message_queue_len => [], reductions => [], details => [], window_us => 1, processes => 1}}`,
+		"not_utf8_name":    `{ok, #{memory => [{<<"<0.1.0>">>, 1}], message_queue_len => [], reductions => [], details => [#{pid => <<"<0.1.0>">>, name => <<255, 254>>, registered_name => <<>>, current_function => <<"m:f/0">>, initial_call => <<"m:f/0">>, memory => 1, message_queue_len => 0, reductions => 1}], window_us => 1, processes => 1}}`,
 		"described_twice":  `D = #{pid => <<"<0.1.0>">>, name => <<"a">>, registered_name => <<"a">>, current_function => <<"m:f/0">>, initial_call => <<"m:f/0">>, memory => 1, message_queue_len => 0, reductions => 1}, {ok, #{memory => [], message_queue_len => [], reductions => [], details => [D, D], window_us => 1, processes => 1}}`,
 	},
 	"FuzzCollectors": {

@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/ergo-services/ergo/etf"
 )
@@ -111,6 +112,10 @@ func Number(t etf.Term) (float64, error) {
 func Atom(t etf.Term) (string, error) {
 	switch v := t.(type) {
 	case etf.Atom:
+		// Atoms may become label values, which must be UTF-8.
+		if !utf8.ValidString(string(v)) {
+			return "", shapeError("an atom in UTF-8", t)
+		}
 		return string(v), nil
 	case bool:
 		return strconv.FormatBool(v), nil
@@ -124,15 +129,25 @@ func IsTrue(t etf.Term) bool {
 	return err == nil && a == "true"
 }
 
-// Text returns the text of a binary, a charlist or an atom.
+// Text returns the text of a UTF-8 binary, a charlist or an atom. Text that
+// is not UTF-8 is an error: it could be no label value, and the probe sends
+// none.
 func Text(t etf.Term) (string, error) {
 	switch v := t.(type) {
 	case []byte:
+		if !utf8.Valid(v) {
+			return "", shapeError("UTF-8 text", t)
+		}
 		return string(v), nil
 	case string:
-		return v, nil
+		// ergo's decoding of a charlist of code points up to 255 (Latin-1).
+		runes := make([]rune, len(v))
+		for i := 0; i < len(v); i++ {
+			runes[i] = rune(v[i])
+		}
+		return string(runes), nil
 	case etf.Atom:
-		return string(v), nil
+		return Atom(v)
 	case etf.List:
 		// A charlist with code points above 255 arrives as a list of integers.
 		runes := make([]rune, 0, len(v))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/ergo-services/ergo/lib"
@@ -72,7 +73,9 @@ func FuzzTermHelpers(f *testing.F) {
 			checkShapeError(t, err)
 		}
 		_, _ = Atom(term)
-		_, _ = Text(term)
+		if text, err := Text(term); err == nil && !utf8.ValidString(text) {
+			t.Fatalf("Text returned %q, which is not UTF-8", text)
+		}
 		_, _ = List(term)
 		for n := range 4 {
 			if tup, err := Tuple(term, n); err == nil && len(tup) != n {

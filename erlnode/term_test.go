@@ -45,6 +45,10 @@ func TestText(t *testing.T) {
 		{[]byte("code_server"), "code_server", true}, // a binary
 		{etf.Atom("rex"), "rex", true},
 		{etf.List{0x43f, 0x440}, "пр", true}, // a charlist beyond Latin-1
+		{"caf\xe9", "café", true},            // a Latin-1 charlist, as ergo decodes it
+		{[]byte("caf\xc3\xa9"), "café", true},
+		{[]byte("\xff\xfe"), "", false},  // a binary that is not UTF-8
+		{etf.Atom("caf\xe9"), "", false}, // an atom that is not UTF-8 (Atom refuses it too)
 		{etf.List{}, "", true},
 		{etf.List{-1}, "", false},
 		{etf.List{etf.Atom("a")}, "", false},
