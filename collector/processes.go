@@ -190,7 +190,7 @@ func (r processRankings) snapshot(now time.Time) TopSnapshot {
 // mergeRankings is the top n of the slices' rankings, largest first, ranked
 // anew. The slices partition the processes, so no process is counted twice.
 func mergeRankings(bySlice [][]TopProcess, n int) []TopProcess {
-	var all []TopProcess
+	all := []TopProcess{} // [] in /top's JSON, not null
 	for _, r := range bySlice {
 		all = append(all, r...)
 	}
@@ -264,38 +264,25 @@ func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
 // pidText is a local pid as pid_to_list/1 writes it.
 var pidText = regexp.MustCompile(`^<[0-9]{1,10}\.[0-9]{1,10}\.[0-9]{1,10}>$`)
 
-func parsePid(t etf.Term) (string, error) {
-	pid, err := erlnode.Text(t)
-	if err != nil {
-		return "", err
-	}
+func checkPid(pid string) error {
 	if !pidText.MatchString(pid) {
-		return "", fmt.Errorf("%.40q is not a pid", pid)
+		return fmt.Errorf("%.40q is not a pid", pid)
 	}
-	return pid, nil
+	return nil
 }
 
 // parseProcessRanking decodes [{Pid, Value}], at most limit entries.
 func parseProcessRanking(t etf.Term, limit int) ([]rankedProcess, error) {
-	l, err := erlnode.List(t)
+	entries, err := parseRanking(t, 1, limit)
 	if err != nil {
 		return nil, err
 	}
-	if len(l) > limit {
-		return nil, fmt.Errorf("expected at most %d entries, got %d", limit, len(l))
-	}
-	out := make([]rankedProcess, len(l))
-	for i, e := range l {
-		tup, err := erlnode.Tuple(e, 2)
-		if err != nil {
+	out := make([]rankedProcess, len(entries))
+	for i, e := range entries {
+		if err := checkPid(e.name); err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i+1, err)
 		}
-		if out[i].pid, err = parsePid(tup[0]); err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i+1, err)
-		}
-		if out[i].value, err = erlnode.NonNegative(tup[1]); err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i+1, err)
-		}
+		out[i] = rankedProcess{pid: e.name, value: e.values[0]}
 	}
 	return out, nil
 }
@@ -320,7 +307,10 @@ func parseProcessDetails(t etf.Term, limit int) (map[string]processDetails, erro
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i+1, err)
 		}
-		pid, err := parsePid(v)
+		pid, err := erlnode.Text(v)
+		if err == nil {
+			err = checkPid(pid)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i+1, err)
 		}

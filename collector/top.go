@@ -51,7 +51,8 @@ type TopProcess struct {
 	MessageQueueLength float64 `json:"message_queue_length"`
 	Reductions         float64 `json:"reductions"`
 	// Exited is true when the process was gone by the time the probe came
-	// to describe it; only Rank, Value and Pid are then known.
+	// to describe it; only Rank, Value and Pid are then known, and Name is
+	// "exited", as in the metrics' process label.
 	Exited bool      `json:"exited"`
 	Time   time.Time `json:"time"`
 }
@@ -122,6 +123,7 @@ func topHandler(source topSource, timeout time.Duration, logger log.Logger) http
 		}
 		snap.Node = node
 		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff") // the JSON carries the node's text unescaped
 		if acceptsJSON(r) {
 			w.Header().Set("Content-Type", "application/json")
 			enc := json.NewEncoder(w)

@@ -140,22 +140,25 @@ func TestTopHandler(t *testing.T) {
 	withProcesses := func() map[string]Collector { return map[string]Collector{"processes": &processesCollector{}} }
 
 	t.Run("json", func(t *testing.T) {
-		status, body := getTop(t, serve(topNode("worker", false), withProcesses()), "", true)
+		node := connectedNode(topReply(top("<0.90.0>", 5000), top("<0.91.0>", 7), top("<0.92.0>", 100),
+			described("<0.90.0>", "big", "<0.91.0>", "queued", "<0.92.0>", "busy"), 500000))
+		status, body := getTop(t, serve(node, withProcesses()), "", true)
 		var snap TopSnapshot
 		if err := json.Unmarshal([]byte(body), &snap); status != http.StatusOK || err != nil {
 			t.Fatalf("%d %v: %s", status, err, body)
 		}
-		want := TopProcess{Rank: 1, Value: 200, Pid: "<0.90.0>", Name: "worker", RegisteredName: "worker",
+		if !strings.Contains(body, `"pid":"<0.90.0>"`) {
+			t.Errorf("the JSON escapes the pid: %s", body)
+		}
+		want := TopProcess{Rank: 1, Value: 200, Pid: "<0.92.0>", Name: "busy", RegisteredName: "busy",
 			CurrentFunction: "gen_server:loop/7", InitialCall: "proc_lib:init_p/5",
 			MemoryBytes: 2000, MessageQueueLength: 3, Reductions: 4000, Time: snap.Time}
 		if got := snap.Reductions; len(got) != 1 || got[0] != want {
 			t.Errorf("reductions ranking %+v, want [%+v]", got, want)
 		}
-		if !strings.Contains(body, `"pid":"<0.90.0>"`) {
-			t.Errorf("the JSON escapes the pid: %s", body)
-		}
 		if snap.Node != "app@host" || snap.Processes != 47 || snap.WindowSeconds != 0.5 || snap.MemorySlices != 1 ||
-			len(snap.Memory) != 1 || snap.Memory[0].Value != 5000 || len(snap.MessageQueue) != 1 || snap.MessageQueue[0].Value != 7 {
+			len(snap.Memory) != 1 || snap.Memory[0].Value != 5000 || snap.Memory[0].Name != "big" ||
+			len(snap.MessageQueue) != 1 || snap.MessageQueue[0].Value != 7 || snap.MessageQueue[0].Name != "queued" {
 			t.Errorf("snapshot %+v", snap)
 		}
 	})
@@ -167,9 +170,25 @@ func TestTopHandler(t *testing.T) {
 		}
 	})
 	t.Run("exited", func(t *testing.T) {
-		_, page := getTop(t, serve(topNode("worker", true), withProcesses()), "", false)
-		if !strings.Contains(page, "exited before it could be described") {
+		h := serve(topNode("worker", true), withProcesses())
+		if _, page := getTop(t, h, "", false); !strings.Contains(page, "exited before it could be described") {
 			t.Errorf("the page does not say the process exited:\n%s", page)
+		}
+		var snap TopSnapshot
+		_, body := getTop(t, h, "", true)
+		if err := json.Unmarshal([]byte(body), &snap); err != nil || len(snap.Memory) != 1 {
+			t.Fatalf("%v: %s", err, body)
+		}
+		want := TopProcess{Rank: 1, Value: 5000, Pid: "<0.90.0>", Name: "exited", Exited: true, Time: snap.Time}
+		if snap.Memory[0] != want {
+			t.Errorf("exited row %+v, want %+v", snap.Memory[0], want)
+		}
+	})
+	t.Run("no ranking is [] in JSON", func(t *testing.T) {
+		none := etf.List{}
+		_, body := getTop(t, serve(connectedNode(topReply(none, none, none, none, 500000)), withProcesses()), "", true)
+		if !strings.Contains(body, `"memory":[],"message_queue_length":[],"reductions_per_second":[]`) {
+			t.Errorf("empty rankings: %s", body)
 		}
 	})
 	t.Run("node too slow", func(t *testing.T) {
