@@ -77,6 +77,21 @@ func TestProbeContract(t *testing.T) {
 					t.Errorf("%s = %s, want {error,badarg}", c, got)
 				}
 			}
+			// Idle processes do no work: the probe's own read of their
+			// memory (a signal that costs each one reduction) must not rank
+			// them by reductions. N is above the node's process count, so
+			// that every process that did any work is ranked. The first
+			// call settles the node.
+			idle := node.Eval(t, fmt.Sprintf(`Ps = [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 100)],
+				timer:sleep(100),
+				{ok, _} = %[1]s:top_processes(1000, 20, 0, 1),
+				{ok, #{reductions := R}} = %[1]s:top_processes(1000, 20, 0, 1),
+				Idle = [list_to_binary(pid_to_list(P)) || P <- Ps],
+				[P ! stop || P <- Ps],
+				[Pid || {Pid, _} <- R, lists:member(Pid, Idle)]`, ProbeModule))
+			if idle != "[]" {
+				t.Errorf("idle processes ranked by reductions: %s", idle)
+			}
 			// Sanity: the harness tells the two apart, and a missing
 			// function is not mistaken for a refusal.
 			if got, err := node.TryEval(ProbeModule+":ets_tables(1, 2).", erltest.EvalTimeout); err == nil ||

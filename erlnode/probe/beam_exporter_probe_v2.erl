@@ -186,16 +186,19 @@ details(P, Ctx) ->
 
 pid_binary(P) -> list_to_binary(pid_to_list(P)).
 
-%% One call per process keeps it to at most one signal. Every process, the
-%% caller and the exited included, gets its 8 bytes, so that the second
-%% pass finds them by position; appending to a binary held only here is
-%% done in place.
+%% One call per process keeps it to at most one signal. Handling that
+%% signal costs the process one reduction (on OTP 25, 27 and 29 alike) after
+%% it has read its count for us, so its count before the window is R + 1:
+%% otherwise every idle process of the slice would rank at one reduction.
+%% Every process, the caller and the exited included, gets its 8 bytes, so
+%% that the second pass finds them by position; appending to a binary held
+%% only here is done in place.
 first_pass([P | Ps], Me, {Slice, Slices} = S, Count, Before, Mem, Mql) when P =/= Me ->
     case erlang:phash2(P, Slices) of
         Slice ->
             case erlang:process_info(P, [memory, message_queue_len, reductions]) of
                 [{memory, M}, {message_queue_len, Q}, {reductions, R}] ->
-                    first_pass(Ps, Me, S, Count + 1, <<Before/binary, R:64>>,
+                    first_pass(Ps, Me, S, Count + 1, <<Before/binary, (R + 1):64>>,
                                top_add(M, P, Mem), top_add(Q, P, Mql));
                 undefined -> first_pass(Ps, Me, S, Count, <<Before/binary, 0:64>>, Mem, Mql)
             end;
