@@ -8,6 +8,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -136,14 +137,17 @@ func (c *processesCollector) Update(ctx context.Context, node Node, ch chan<- pr
 	}
 	c.mu.Unlock()
 
-	for _, p := range snap.Memory {
-		ch <- prometheus.MustNewConstMetric(processMemoryDesc, prometheus.GaugeValue, p.Value, rankLabel(p.Rank-1), p.Name)
-	}
-	for _, p := range snap.MessageQueue {
-		ch <- prometheus.MustNewConstMetric(processQueueDesc, prometheus.GaugeValue, p.Value, rankLabel(p.Rank-1), p.Name)
-	}
-	for _, p := range snap.Reductions {
-		ch <- prometheus.MustNewConstMetric(processReductionsDesc, prometheus.GaugeValue, p.Value, rankLabel(p.Rank-1), p.Name)
+	for _, ranking := range []struct {
+		desc *prometheus.Desc
+		rows []TopProcess
+	}{
+		{processMemoryDesc, snap.Memory},
+		{processQueueDesc, snap.MessageQueue},
+		{processReductionsDesc, snap.Reductions},
+	} {
+		for _, p := range ranking.rows {
+			ch <- prometheus.MustNewConstMetric(ranking.desc, prometheus.GaugeValue, p.Value, strconv.Itoa(p.Rank), p.Name)
+		}
 	}
 	return nil
 }
