@@ -455,6 +455,10 @@ func (n *Node) Restart(t testing.TB) {
 }
 
 // Signal sends sig (e.g. SIGSTOP/SIGCONT) to the beam.smp process only.
+// After SIGSTOP it returns once every thread of the emulator is stopped, and
+// after SIGCONT once none is: kill(2) only queues a stop, which one thread
+// takes when it is next scheduled and then passes to the others, so on a
+// loaded machine the emulator goes on running for a while after kill returns.
 func (n *Node) Signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
 	n.mu.Lock()
@@ -466,6 +470,64 @@ func (n *Node) Signal(t testing.TB, sig syscall.Signal) {
 	if err := syscall.Kill(p.pid, sig); err != nil {
 		t.Fatalf("erltest: signal %v to %s (pid %d): %v", sig, n.Name, p.pid, err)
 	}
+	var wantStopped bool
+	switch sig {
+	case syscall.SIGSTOP:
+		wantStopped = true
+	case syscall.SIGCONT:
+	default:
+		return
+	}
+	deadline := time.Now().Add(KillTimeout)
+	for {
+		all, none, err := threadsStopped(p.pid)
+		if err != nil {
+			t.Fatalf("erltest: after %v to %s: %v", sig, n.Name, err)
+		}
+		if wantStopped && all || !wantStopped && none {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("erltest: %s (pid %d) did not take %v within %s", n.Name, p.pid, sig, KillTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// threadsStopped reads the state of every thread of pid from /proc: whether
+// all of them, or none of them, are in a job-control stop.
+func threadsStopped(pid int) (all, none bool, err error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false, false, fmt.Errorf("reading the emulator's threads: %w", err)
+	}
+	all, none = true, true
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		state, err := threadState(string(stat))
+		if err != nil {
+			return false, false, err
+		}
+		stopped := state == 'T'
+		all = all && stopped
+		none = none && !stopped
+	}
+	return all, none, nil
+}
+
+// threadState returns the state field of a /proc/<pid>/task/<tid>/stat line:
+// the first field after the command name, which is in parentheses and may
+// itself hold spaces and parentheses.
+func threadState(stat string) (byte, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return 0, fmt.Errorf("malformed thread stat %q", stat)
+	}
+	return stat[i+2], nil
 }
 
 // OSPid returns the OS pid of the node's beam.smp process (of the current
