@@ -6,7 +6,7 @@ PROBE_BIN := erlnode/probe/beam_exporter_probe_v2.beam
 # Debian packages the tests and the demo run against.
 PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap
 
-.PHONY: all build test vet deps probe alerts demo bench bench-go bench-fleet fuzz clean
+.PHONY: all build test test-repeat vet deps probe alerts demo bench bench-go bench-fleet fuzz clean
 
 all: build
 
@@ -38,6 +38,14 @@ vet:
 # the 27 and 29 roots).
 test: deps vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# test-repeat runs the packages that start real nodes, Prometheus or
+# Alertmanager COUNT times over (5), to catch a flaky test before it lands.
+# About 4 minutes a round on 2 cores.
+COUNT ?= 5
+INTEGRATION_PKGS := ./collector/... ./erlnode/... ./cmd/beam_exporter/... ./dashboards/...
+test-repeat: deps
+	$(GO) test -race -count=$(COUNT) -timeout 120m $(INTEGRATION_PKGS)
 
 # probe recompiles the embedded probe module, deterministically.
 probe:

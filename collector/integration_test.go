@@ -330,7 +330,14 @@ func TestLiveCacheTiers(t *testing.T) {
 func TestLiveDownAndBack(t *testing.T) {
 	forEachRelease(t, func(t *testing.T, otp string) {
 		node := startNode(t, otp)
-		l := connect(t, node, liveOptions{loadProbe: true})
+		logger, logs := debugLogger()
+		logOnFailure(t, logs)
+		l := connect(t, node, liveOptions{loadProbe: true, logger: logger})
+		// Reconnecting in the background as main does: its attempts must
+		// not make a scrape that comes after the node is back miss it.
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		go l.client.Run(ctx)
 		if up := value(t, l.scrape(t), "beam_up"); up != 1 {
 			t.Fatalf("beam_up = %v before the kill", up)
 		}

@@ -34,15 +34,28 @@ const (
 // Reasons lists every connection error reason, so that counters can start at 0.
 var Reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonProtocol}
 
-// Backoff between connection attempts. A wrong cookie makes the target log
-// one rejection per attempt, so attempts must thin out.
+// Backoff between connection attempts after the node itself turned us away
+// (see backsOff). A wrong cookie makes the target log one rejection per
+// attempt, so those attempts must thin out.
 const (
 	minBackoff = time.Second
 	maxBackoff = 30 * time.Second
-	// A scrape may try at once when the node was merely absent, but not more
-	// often than this: an EPMD look-up is cheap, a flood of them is not.
-	minEagerInterval = 200 * time.Millisecond
 )
+
+// backsOff reports whether a failure of this kind holds further attempts
+// back until the backoff has passed. Only failures the node answered do: it
+// rejected the cookie, refused us, failed the TLS handshake or spoke out of
+// turn, and each new attempt would cost it a log line for the same answer.
+// A node that was absent (unknown to EPMD, its port closed) or silent is
+// retried by the next caller, so that a scrape arriving after the node is
+// back finds it.
+func backsOff(reason string) bool {
+	switch reason {
+	case ReasonAuth, ReasonRefused, ReasonTLS, ReasonProtocol:
+		return true
+	}
+	return false
+}
 
 // Config says which node to reach and how.
 type Config struct {
@@ -78,8 +91,9 @@ type Client struct {
 	attempt     chan error  // the ergo connect still running, if any
 	attemptTo   node.Route  // where that attempt dials
 	previous    *connection // the latest connection established
-	lastAttempt time.Time
-	lastReason  string
+	lastAttempt time.Time   // when the latest attempt started
+	lastReason  string      // why it failed; "" when it succeeded
+	lastErr     error
 	backoff     time.Duration
 	nextAttempt time.Time
 
@@ -257,22 +271,28 @@ func (c *Client) forget(dist *connection) bool {
 }
 
 // EnsureConnected connects if there is no connection and an attempt is due.
-// A node that was merely absent is retried eagerly, so that a scrape right
-// after the node comes back finds it; a node that refused our cookie is
-// retried only when its backoff has passed.
+// Every caller that finds no connection gets an attempt that started after
+// it arrived: a scrape that comes after the node is back connects. Callers
+// that arrive together share one attempt, and an attempt still running for
+// a caller that gave up is joined, not repeated, so a flood of scrapes makes
+// one attempt at a time. The one exception: after the node turned us away
+// (backsOff), no attempt is made until the backoff has passed.
 func (c *Client) EnsureConnected(ctx context.Context) error {
 	if c.Up() {
 		return nil
 	}
+	arrived := time.Now()
 	c.connectMu.Lock()
 	defer c.connectMu.Unlock()
 	if c.Up() {
 		return nil
 	}
+	if c.lastErr != nil && !c.lastAttempt.Before(arrived) {
+		// Another caller's attempt began after we arrived, and failed.
+		return c.lastErr
+	}
 	now := time.Now()
-	eager := c.lastReason == ReasonUnknownNode || c.lastReason == ReasonUnreachable
-	due := now.After(c.nextAttempt) || eager && now.Sub(c.lastAttempt) >= minEagerInterval
-	if !due {
+	if backsOff(c.lastReason) && now.Before(c.nextAttempt) {
 		return fmt.Errorf("%w (last attempt: %s; next in %s)", ErrNotConnected, c.lastReason, c.nextAttempt.Sub(now).Round(time.Second))
 	}
 	c.lastAttempt = now
@@ -282,7 +302,7 @@ func (c *Client) EnsureConnected(ctx context.Context) error {
 		if reason != c.lastReason {
 			level.Error(c.logger).Log("msg", "cannot connect to the node", "reason", reason, "err", err)
 		}
-		c.lastReason = reason
+		c.lastReason, c.lastErr = reason, err
 		c.nextAttempt = now.Add(c.backoff)
 		c.backoff = min(2*c.backoff, maxBackoff)
 		return err
@@ -292,7 +312,7 @@ func (c *Client) EnsureConnected(ctx context.Context) error {
 	} else {
 		level.Info(c.logger).Log("msg", "connected to the node", "as", c.cfg.LocalName)
 	}
-	c.lastReason = ""
+	c.lastReason, c.lastErr = "", nil
 	c.backoff = minBackoff
 	return nil
 }
