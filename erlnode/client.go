@@ -349,7 +349,14 @@ func (c *Client) connect(ctx context.Context) (string, error) {
 		c.handshake.lastErr.Store(nil)
 		done := make(chan error, 1)
 		c.attempt, c.attemptTo = done, resolved
-		go func() { done <- c.local.node.Connect(c.cfg.Target) }()
+		c.route.dialing.Store(true)
+		go func() {
+			err := c.local.node.Connect(c.cfg.Target)
+			// Before done: the next attempt sets it again only after
+			// taking this one's result.
+			c.route.dialing.Store(false)
+			done <- err
+		}()
 	}
 	var err error
 	select {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
@@ -42,6 +43,13 @@ type route struct {
 	// distPort, when set, is dialled directly and EPMD is never asked.
 	distPort int
 	options  node.RouteOptions
+	// dialing is true while the Client makes a connection attempt. ergo
+	// also dials on its own when something is sent to a node it has no
+	// connection to (a call that raced a drop); refusing those look-ups
+	// keeps every connection one that the Client asked for, counted, logged
+	// and handed to the scrape that wanted it, rather than a second
+	// connection racing the Client's own.
+	dialing atomic.Bool
 }
 
 var _ node.Registrar = (*resolver)(nil)
@@ -69,7 +77,11 @@ func (r *resolver) Resolve(peer string) (node.Route, error) {
 	if !ok {
 		return node.Route{}, fmt.Errorf("%s is not a monitored node", peer)
 	}
-	return v.(*route).resolveContext(context.Background(), peer)
+	rt := v.(*route)
+	if !rt.dialing.Load() {
+		return node.Route{}, fmt.Errorf("%s: no connection attempt is under way", peer)
+	}
+	return rt.resolveContext(context.Background(), peer)
 }
 
 // resolveContext looks peer up within ctx and epmdTimeout, whichever ends first.

@@ -34,3 +34,22 @@ func TestParseNamesReply(t *testing.T) {
 		t.Error("a truncated answer parsed")
 	}
 }
+
+// ergo resolves a node whenever something is sent to it without a
+// connection; only the Client's own attempts may dial.
+func TestResolveOnlyWhileDialing(t *testing.T) {
+	var r resolver
+	rt := &route{distPort: 4370}
+	r.routes.Store("app@host1", rt)
+	if _, err := r.Resolve("other@host1"); err == nil {
+		t.Error("a node nobody monitors was resolved")
+	}
+	if _, err := r.Resolve("app@host1"); err == nil {
+		t.Error("the target was resolved with no connection attempt under way")
+	}
+	rt.dialing.Store(true)
+	got, err := r.Resolve("app@host1")
+	if err != nil || got.Host != "host1" || got.Port != 4370 {
+		t.Errorf("during an attempt: Resolve = %+v, %v; want host1:4370", got, err)
+	}
+}
