@@ -164,12 +164,13 @@ func TestEndToEndDashboards(t *testing.T) {
 	})
 
 	// 4. Prometheus scraping every second, with the shipped rules generated
-	// with a short `for` (the thresholds are the shipped ones).
+	// with a short `for` and recording interval (the thresholds are the
+	// shipped ones).
 	th, err := alerts.DefaultThresholds()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := alerts.Generate(th, alerts.Options{For: "5s"})
+	rules, err := alerts.Generate(th, alerts.Options{For: "5s", RecordInterval: "1s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,8 +239,11 @@ scrape_configs:
 	})
 
 	// a. Every rule healthy.
-	if want, _ := alerts.Rules(); len(ruleStates) != len(want) {
-		t.Errorf("Prometheus loaded %d rules, the shipped file has %d", len(ruleStates), len(want))
+	wantAlerts, _ := alerts.Rules()
+	wantRecords, _ := alerts.Records()
+	if len(ruleStates) != len(wantAlerts)+len(wantRecords) {
+		t.Errorf("Prometheus loaded %d rules, the shipped file has %d alerting and %d recording rules",
+			len(ruleStates), len(wantAlerts), len(wantRecords))
 	}
 	for _, s := range ruleStates {
 		if s.Health != "ok" {

@@ -1,6 +1,10 @@
 package builder
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/beam-exporter/beam_exporter/alerts"
+)
 
 func (r renderer) dashboards() []dashboard {
 	return []dashboard{r.overview(), r.processes(), r.memory(), r.fleet()}
@@ -34,10 +38,16 @@ func (r renderer) memoryGrowth() string {
 		sel("beam_memory_bytes"), g.Window, g.Horizon.Seconds(), sel("beam_memory_bytes"))
 }
 
-func (r renderer) binaryGrowth() string {
-	g := r.th.BinaryGrowth
+// kindGrowth is the quantity of BEAMBinaryMemoryGrowth and BEAMETSMemoryGrowth.
+func (r renderer) kindGrowth(kind string, g alerts.Growth) string {
 	return fmt.Sprintf("deriv(%s[%s]) * %d\n  / ignoring (kind)\nsum without (kind) (%s)",
-		sel("beam_memory_bytes", `kind="binary"`), g.Window, g.Horizon.Seconds(), sel("beam_memory_bytes"))
+		sel("beam_memory_bytes", `kind="`+kind+`"`), g.Window, g.Horizon.Seconds(), sel("beam_memory_bytes"))
+}
+
+func (r renderer) processGrowth() string {
+	g := r.th.ProcessGrowth
+	return fmt.Sprintf("deriv(%s[%s]) * %d\n  /\n%s",
+		sel("beam_processes"), g.Window, g.Horizon.Seconds(), sel("beam_processes"))
 }
 
 func limitPanel(title, count, limit, key, what string) panel {
@@ -55,20 +65,32 @@ func limitPanel(title, count, limit, key, what string) panel {
 
 func alertName(key string) string {
 	return map[string]string{
-		"process_limit":   "BEAMProcessLimit",
-		"port_limit":      "BEAMPortLimit",
-		"atom_limit":      "BEAMAtomLimit",
-		"ets_table_limit": "BEAMETSTableLimit",
+		"process_limit": "BEAMProcessLimit",
+		"port_limit":    "BEAMPortLimit",
+		"atom_limit":    "BEAMAtomLimit",
 	}[key]
 }
 
 func limitHint(key string) string {
 	return map[string]string{
-		"process_limit":   "A steady climb while traffic is flat means processes are leaking (spawned and never exiting).",
-		"port_limit":      "Ports are sockets, files and external programs; a climb usually means connections are not closed.",
-		"atom_limit":      "Atoms are never freed, so this line may only go up until a restart: any upward slope after warm-up is a leak (atoms made from user input).",
-		"ets_table_limit": "Recent OTP releases size this limit generously; a growing count means tables are created per request or per process and not deleted.",
+		"process_limit": "A steady climb while traffic is flat means processes are leaking (spawned and never exiting).",
+		"port_limit":    "Ports are sockets, files and external programs; a climb usually means connections are not closed.",
+		"atom_limit":    "Atoms are never freed, so this line may only go up until a restart: any upward slope after warm-up is a leak (atoms made from user input).",
 	}[key]
+}
+
+// etsTablesPanel is not a limitPanel: since OTP 20 ets_limit is no limit.
+func etsTablesPanel(w, h int) panel {
+	return panel{
+		typ: "timeseries", title: "ETS tables / ets_limit", unit: "percentunit", w: w, h: h, min: f(0),
+		targets:       []target{ts(sel("beam_ets_tables")+" / "+sel("beam_ets_table_limit"), "{{instance}}")},
+		thresholdKeys: levels("ets_table_limit", "warning"),
+		legendCalcs:   []string{"lastNotNull"},
+		description: "ETS tables as a fraction of ets_limit (beam_ets_tables / beam_ets_table_limit). Not a hard limit " +
+			"since OTP 20: ets:new keeps working past it, and ets_limit (+e, ERL_MAX_ETS_TABLES) only sizes the index " +
+			"of named tables. The line is the BEAMETSTableLimit warning. A count that keeps growing means tables are " +
+			"created per request or per process and not deleted; their memory is in the ets kind of memory.",
+	}
 }
 
 func (r renderer) overview() dashboard {
@@ -119,7 +141,7 @@ func (r renderer) overview() dashboard {
 				typ: "timeseries", title: "Scheduler utilization by type", unit: "percentunit", w: 12, h: 8,
 				min: f(0), max: f(1),
 				targets:       []target{ts(sel("beam_scheduler_utilization_ratio"), "{{instance}} {{type}}")},
-				thresholdKeys: levels("scheduler_saturation", "warning", "critical"),
+				thresholdKeys: levels("scheduler_saturation", "warning"),
 				description: "Share of wall time the schedulers of each type spent doing work, from scheduler_wall_time " +
 					"(busy waiting is not counted, unlike OS CPU). Normal schedulers run Erlang code: the lines are the " +
 					"BEAMSchedulerSaturation levels, which the alert applies to a 5m average of the normal type. " +
@@ -156,7 +178,7 @@ sum by (job, instance) (`+rate("beam_msacc_seconds_total", `thread_type="schedul
 			limitPanel("Processes / limit", "beam_processes", "beam_process_limit", "process_limit", "Processes"),
 			limitPanel("Ports / limit", "beam_ports", "beam_port_limit", "port_limit", "Ports"),
 			limitPanel("Atoms / limit", "beam_atoms", "beam_atom_limit", "atom_limit", "Atoms"),
-			limitPanel("ETS tables / limit", "beam_ets_tables", "beam_ets_table_limit", "ets_table_limit", "ETS tables"),
+			etsTablesPanel(6, 7),
 			{
 				typ: "timeseries", title: "Garbage collections per second", unit: "ops", w: 8, h: 8, min: f(0),
 				targets: []target{ts(rate("beam_gc_runs_total"), "{{instance}}")},
@@ -270,11 +292,23 @@ func (r renderer) processes() dashboard {
 			{
 				typ: "timeseries", title: "Processes", unit: "short", w: 8, h: 8, min: f(0),
 				targets: []target{ts(sel("beam_processes"), "{{instance}}")},
-				description: "Number of processes on each node. Compare its shape with traffic: a count that keeps rising " +
-					"while traffic is flat means processes are started and never exit.",
+				description: "Number of processes on each node: its baseline is the night-time floor and the daytime peak " +
+					"(observability.md gives the figures of an idle node). Compare its shape with traffic: a count that " +
+					"keeps rising while traffic is flat means processes are started and never exit.",
 			},
 			{
-				typ: "timeseries", title: "Largest mailboxes", unit: "short", w: 16, h: 8, min: f(0),
+				typ: "timeseries", title: fmt.Sprintf("Projected process-count growth in %s", r.th.ProcessGrowth.Horizon),
+				unit: "percentunit", w: 8, h: 8,
+				targets:       []target{ts(r.processGrowth(), "{{instance}}")},
+				thresholdKeys: levels("process_growth", "warning"),
+				description: fmt.Sprintf("The growth of the process count over the next %s if the slope of the last %s "+
+					"continues, as a fraction of the current count: the quantity of the BEAMProcessGrowth alert, whose "+
+					"level is the line (the alert also needs it for %s, and waits until the node has been up for %s). "+
+					"A traffic ramp shows here too when the node runs a process per connection.",
+					r.th.ProcessGrowth.Horizon, r.th.ProcessGrowth.Window, r.th.ProcessGrowth.Warning.For, r.th.ProcessGrowth.MinUptime),
+			},
+			{
+				typ: "timeseries", title: "Largest mailboxes", unit: "short", w: 8, h: 8, min: f(0),
 				targets:       []target{ts(`max by (instance, process) (`+sel("beam_process_message_queue_length")+`)`, "{{instance}} {{process}}")},
 				thresholdKeys: levels("mailbox", "warning"),
 				description: "Messages waiting in the mailboxes of the top-N processes (rank label dropped, so a process " +
@@ -387,11 +421,27 @@ func (r renderer) memory() dashboard {
 			{
 				typ: "timeseries", title: fmt.Sprintf("Projected binary growth in %s", r.th.BinaryGrowth.Horizon),
 				unit: "percentunit", w: 12, h: 8,
-				targets:       []target{ts(r.binaryGrowth(), "{{instance}}")},
+				targets:       []target{ts(r.kindGrowth("binary", r.th.BinaryGrowth), "{{instance}}")},
 				thresholdKeys: levels("binary_growth", "warning"),
 				description: fmt.Sprintf("The growth of binary memory over the next %s if the slope of the last %s continues, "+
 					"as a fraction of the node's current total memory: the quantity of the BEAMBinaryMemoryGrowth alert, "+
 					"whose level is the line.", r.th.BinaryGrowth.Horizon, r.th.BinaryGrowth.Window),
+			},
+			{
+				typ: "timeseries", title: "ETS memory", unit: "bytes", w: 12, h: 8, min: f(0),
+				targets: []target{ts(sel("beam_memory_bytes", `kind="ets"`), "{{instance}}")},
+				description: "Memory of all ETS tables of each node (the ets kind of erlang:memory/0). The tables below show " +
+					"which ones hold it. A rising floor is a table that gains more than it loses: a cache without eviction.",
+			},
+			{
+				typ: "timeseries", title: fmt.Sprintf("Projected ETS memory growth in %s", r.th.ETSGrowth.Horizon),
+				unit: "percentunit", w: 12, h: 8,
+				targets:       []target{ts(r.kindGrowth("ets", r.th.ETSGrowth), "{{instance}}")},
+				thresholdKeys: levels("ets_growth", "warning"),
+				description: fmt.Sprintf("The growth of ETS memory over the next %s if the slope of the last %s continues, "+
+					"as a fraction of the node's current total memory: the quantity of the BEAMETSMemoryGrowth alert, "+
+					"whose level is the line (the alert also waits until the node has been up for %s).",
+					r.th.ETSGrowth.Horizon, r.th.ETSGrowth.Window, r.th.ETSGrowth.MinUptime),
 			},
 			{
 				typ: "timeseries", title: "Largest ETS tables by memory", unit: "bytes", w: 12, h: 9, min: f(0),
@@ -418,7 +468,7 @@ func (r renderer) memory() dashboard {
 				targets:     []target{ts(`max by (instance, table) (`+sel("beam_ets_table_objects")+`)`, "{{instance}} {{table}}")},
 				description: "Objects in the largest ETS tables. Memory growing faster than objects means the objects themselves got bigger.",
 			},
-			limitPanel("ETS tables / limit", "beam_ets_tables", "beam_ets_table_limit", "ets_table_limit", "ETS tables").sized(12, 8),
+			etsTablesPanel(12, 8),
 			{
 				typ: "timeseries", title: "Biggest process share of process memory", unit: "percentunit", w: 12, h: 8,
 				min: f(0), max: f(1),
@@ -473,10 +523,21 @@ func (r renderer) fleet() dashboard {
 				description: "How many selected nodes run each OTP release. More than one entry means a mixed fleet.",
 			},
 			{
+				typ: "timeseries", title: "Share of nodes down, per job and " + r.th.AppLabel, unit: "percentunit", w: 24, h: 6,
+				min: f(0), max: f(1),
+				targets: []target{ts(fmt.Sprintf("1 - avg by (job, %s) (%s)", r.th.AppLabel, sel("beam_up")),
+					"{{job}} {{"+r.th.AppLabel+"}}")},
+				thresholdKeys: levels("nodes_down", "critical"),
+				description: fmt.Sprintf("Share of the selected nodes of each job and %s that the exporters cannot reach "+
+					"(beam_up 0). The line is the BEAMNodesDown level: above it for %s pages, while a single node down "+
+					"is only the BEAMDown warning. A deploy shows as a short bump while new nodes boot.",
+					r.th.AppLabel, r.th.NodesDown.Critical.For),
+			},
+			{
 				typ: "timeseries", title: "Normal scheduler utilization per instance", unit: "percentunit", w: 12, h: 9,
 				min: f(0), max: f(1),
 				targets:       []target{ts(sel("beam_scheduler_utilization_ratio", `type="normal"`), "{{instance}}")},
-				thresholdKeys: levels("scheduler_saturation", "warning", "critical"),
+				thresholdKeys: levels("scheduler_saturation", "warning"),
 				legendCalcs:   []string{"mean", "max"},
 				options: map[string]any{"legend": map[string]any{
 					"calcs": []string{"mean", "max"}, "displayMode": "table", "placement": "right", "showLegend": true,
@@ -491,7 +552,7 @@ func (r renderer) fleet() dashboard {
 				unit: "percentunit", w: 12, h: 9, min: f(0), max: f(1),
 				targets: []target{instant(fmt.Sprintf(`sort_desc(avg_over_time(%s[%s]))`,
 					sel("beam_scheduler_utilization_ratio", `type="normal"`), r.th.SchedulerSaturation.Window), "{{instance}}")},
-				thresholdKeys: levels("scheduler_saturation", "warning", "critical"),
+				thresholdKeys: levels("scheduler_saturation", "warning"),
 				description: "Selected nodes ranked by normal-scheduler utilization averaged over the same window as the " +
 					"alert, hottest first, coloured by the alert levels.",
 			},
