@@ -60,6 +60,28 @@ var knownMetrics = []string{
 	"beam_exporter_build_info",
 }
 
+// knownNames is knownMetrics plus the series the shipped recording rules
+// record, which panels may read too.
+func knownNames(t *testing.T) map[string]bool {
+	t.Helper()
+	known := map[string]bool{}
+	for _, m := range knownMetrics {
+		known[m] = true
+	}
+	records, err := alerts.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range records {
+		known[r.Record] = true
+	}
+	return known
+}
+
+// panelVars are the values the offline tests give Grafana's variables.
+var panelVars = map[string]string{"app": ".*", "job": ".+", "instance": ".+",
+	"__rate_interval": "2m", "__interval": "1m", "__range": "30m"}
+
 // conditionalMetrics exist only on some nodes; panels reading them must be
 // marked conditional.
 var conditionalMetrics = map[string]bool{
@@ -182,10 +204,8 @@ func TestDashboards(t *testing.T) {
 	if err := yaml.Unmarshal(thData, &thDoc); err != nil {
 		t.Fatal(err)
 	}
-	known := map[string]bool{}
-	for _, m := range knownMetrics {
-		known[m] = true
-	}
+	known := knownNames(t)
+	windows := thresholdWindows(t)
 	drawn := map[string]bool{}
 	uids := map[string]string{}
 	files := Files()
@@ -239,7 +259,7 @@ func TestDashboards(t *testing.T) {
 				}
 				rects = append(rects, r)
 				titles = append(titles, title)
-				checkPanel(t, ctx, p, known, thDoc, drawn)
+				checkPanel(t, ctx, p, known, windows, thDoc, drawn)
 			}
 		})
 	}
@@ -319,7 +339,27 @@ func checkVariables(t *testing.T, d map[string]any) {
 	}
 }
 
-func checkPanel(t *testing.T, ctx string, p map[string]any, known map[string]bool, thDoc map[string]any, drawn map[string]bool) {
+// thresholdWindows are the windows of alerts/thresholds.yml: a panel that
+// shows an alert's quantity may average over the alert's own window.
+func thresholdWindows(t *testing.T) map[string]bool {
+	t.Helper()
+	th, err := alerts.DefaultThresholds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := map[string]bool{}
+	for _, d := range []alerts.Duration{th.SchedulerSaturation.Window, th.RunQueue.Window, th.GCPressure.Window,
+		th.MemoryGrowth.Window, th.BinaryGrowth.Window, th.ETSGrowth.Window, th.ProcessGrowth.Window} {
+		w[d.Text] = true
+	}
+	return w
+}
+
+// grafanaRanges are the ranges that follow the time picker and the graph's
+// resolution.
+var grafanaRanges = map[string]bool{"$__rate_interval": true, "$__interval": true, "$__range": true}
+
+func checkPanel(t *testing.T, ctx string, p map[string]any, known, windows map[string]bool, thDoc map[string]any, drawn map[string]bool) {
 	t.Helper()
 	typ := str(p["type"])
 	desc := str(p["description"])
@@ -364,6 +404,11 @@ func checkPanel(t *testing.T, ctx string, p map[string]any, known map[string]boo
 			}
 			if !has[`job=~"$job"`] || !has[`instance=~"$instance"`] {
 				t.Errorf("%s: selector %s{%s} is not filtered by job=~\"$job\" and instance=~\"$instance\"", ctx, s.Metric, strings.Join(s.Matchers, ","))
+			}
+		}
+		for _, s := range sels {
+			if s.Range != "" && !grafanaRanges[s.Range] && !windows[s.Range] {
+				t.Errorf("%s: %s[%s] is a fixed window; use $__interval, $__range or an alert's window from thresholds.yml", ctx, s.Metric, s.Range)
 			}
 		}
 		calls, err := RangeCalls(expr, "rate", "irate", "increase")
@@ -432,13 +477,12 @@ func TestQueriesParse(t *testing.T) {
 		Expr   string `yaml:"expr"`
 	}
 	var rules []rec
-	vars := map[string]string{"job": ".+", "instance": ".+", "__rate_interval": "1m"}
 	for _, d := range all {
 		for _, p := range d.Panels {
 			for n, e := range p.Exprs {
 				rules = append(rules, rec{
 					Record: fmt.Sprintf("dashboard:%s:panel_%d_%d", strings.ReplaceAll(d.UID, "-", "_"), p.ID, n),
-					Expr:   Interpolate(e, vars),
+					Expr:   Interpolate(e, panelVars),
 				})
 			}
 		}
@@ -458,10 +502,7 @@ func TestQueriesParse(t *testing.T) {
 }
 
 func TestMetricNamesKnown(t *testing.T) {
-	known := map[string]bool{}
-	for _, m := range knownMetrics {
-		known[m] = true
-	}
+	known := knownNames(t)
 	check := func(where, expr string) {
 		names, err := MetricNames(expr)
 		if err != nil {
@@ -621,8 +662,9 @@ func syntheticSeries() map[string]string {
 }
 
 // TestQueriesReturnData evaluates every panel query, with All selected, on
-// synthetic series of every metric with Prometheus' engine (promtool test
-// rules) and requires each to return at least one sample. It catches vector
+// synthetic series of every metric and the shipped rules with Prometheus'
+// engine (promtool test rules) and requires each to return at least one
+// sample. It catches vector
 // matching that silently yields nothing; the live end-to-end test repeats
 // this against a real exporter.
 func TestQueriesReturnData(t *testing.T) {
@@ -636,26 +678,32 @@ func TestQueriesReturnData(t *testing.T) {
 	for _, k := range slices.Sorted(maps.Keys(series)) {
 		input = append(input, map[string]any{"series": k, "values": series[k]})
 	}
-	vars := map[string]string{"job": ".+", "instance": ".+", "__rate_interval": "2m"}
 	var exprTests []any
 	for _, d := range all {
 		for _, p := range d.Panels {
 			for _, e := range p.Exprs {
 				exprTests = append(exprTests, map[string]any{
-					"expr":        "clamp_max(count(" + Interpolate(e, vars) + "), 1)",
+					"expr":        "clamp_max(count(" + Interpolate(e, panelVars) + "), 1)",
 					"eval_time":   "50m",
 					"exp_samples": []any{map[string]any{"labels": "{}", "value": 1}},
 				})
 			}
 		}
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "empty.rules.yml"), []byte("groups: []\n"), 0o644); err != nil {
+	// The shipped rules, so that the recorded series the panels read exist.
+	// promtool evaluates every group at the test's evaluation_interval.
+	th, err := alerts.DefaultThresholds()
+	if err != nil {
 		t.Fatal(err)
 	}
+	rules, err := filepath.Abs(filepath.Join("..", "alerts", alerts.RulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
 	doc := map[string]any{
-		"rule_files":          []string{"empty.rules.yml"},
-		"evaluation_interval": "1m",
+		"rule_files":          []string{rules},
+		"evaluation_interval": th.ProcessRankings.Interval.Text,
 		"tests": []any{map[string]any{
 			"interval":         "1m",
 			"input_series":     input,

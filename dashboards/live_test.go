@@ -256,7 +256,10 @@ scrape_configs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"job": "beam", "instance": ".+", "__rate_interval": "15s"}
+	// The recording rules run every second here (RecordInterval above), so a
+	// 2s $__interval and a 20s $__range hold several recorded samples.
+	vars := map[string]string{"app": ".*", "job": "beam", "instance": ".+",
+		"__rate_interval": "15s", "__interval": "2s", "__range": "20s"}
 	used := map[string][]string{}      // metric name -> where it is used
 	unconditional := map[string]bool{} // used by a rule or a non-Conditional panel
 	for _, d := range all {
@@ -325,6 +328,9 @@ scrape_configs:
 		for _, s := range []string{"up", "scrape_duration_seconds", "scrape_samples_scraped",
 			"scrape_samples_post_metric_relabeling", "scrape_series_added", "ALERTS", "ALERTS_FOR_STATE"} {
 			emitted[s] = true
+		}
+		for _, r := range wantRecords {
+			emitted[r.Record] = true // Prometheus records them from emitted names
 		}
 		for _, line := range strings.Split(body, "\n") {
 			if line == "" || line[0] == '#' {

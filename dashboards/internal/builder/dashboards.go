@@ -337,41 +337,51 @@ func (r renderer) processes() dashboard {
 			topTable("Top reducers now", "beam_process_reductions_per_second", "ops", "Reductions/s",
 				"The processes doing the most work at the end of the time range, per node, busiest first."),
 			{
-				typ: "table", title: "Frequent fliers: top-N by memory over the last 24h", unit: "bytes", w: 24, h: 10,
+				typ: "table", title: "Frequent fliers: top-N by memory over the time range", unit: "percentunit", w: 24, h: 10,
 				targets: []target{
-					tableQ(`sum by (process) (count_over_time(` + sel("beam_process_memory_bytes") + `[24h]))`),
-					tableQ(`sum by (process) (sum_over_time(` + sel("beam_process_memory_bytes") + `[24h]))
+					tableQ(`sum by (process) (sum_over_time(` + sel(alerts.RecordPlaces) + `[$__range]))
+  / on () group_left ()
+sum (count_over_time(` + sel(alerts.RecordRankingUp) + `[$__range]))`),
+					tableQ(`sum by (process) (sum_over_time(` + sel(alerts.RecordMemorySum) + `[$__range]))
   /
-sum by (process) (count_over_time(` + sel("beam_process_memory_bytes") + `[24h]))`),
-					tableQ(`max by (process) (max_over_time(` + sel("beam_process_memory_bytes") + `[24h]))`),
-					tableQ(`count by (process) (count by (job, instance, process) (count_over_time(` + sel("beam_process_memory_bytes") + `[24h])))`),
+sum by (process) (sum_over_time(` + sel(alerts.RecordPlaces) + `[$__range]))`),
+					tableQ(`max by (process) (max_over_time(` + sel(alerts.RecordProcessPeak) + `[$__range]))`),
+					tableQ(`count by (process) (count_over_time(` + sel(alerts.RecordPlaces) + `[$__range]))`),
 				},
 				transforms: []any{merge, organize(nil, map[string]string{
-					"Value #A": "Samples in top-N",
+					"Value #A": "Share of rankings",
 					"Value #B": "Average memory",
 					"Value #C": "Peak memory",
 					"Value #D": "Nodes",
 				}, []string{"process", "Value #A", "Value #B", "Value #C", "Value #D"})},
-				overrides: []any{unitOverride("Samples in top-N", "short"), unitOverride("Nodes", "short")},
-				sortBy:    "Samples in top-N",
-				description: "Which process names appear most often among the top-N by memory over the last 24 hours " +
-					"(independent of the time picker): how many samples placed them in the top-N across the selected " +
-					"nodes, their average memory while there, their peak, and on how many nodes. A name at the top on " +
-					"every node is a design hot spot; one that shows up on one node only is a local incident.",
+				overrides: []any{unitOverride("Average memory", "bytes"), unitOverride("Peak memory", "bytes"), unitOverride("Nodes", "short")},
+				sortBy:    "Share of rankings",
+				description: fmt.Sprintf("Which process names hold places in the top-N by memory most often over the "+
+					"selected time range. Share of rankings: the places a name held, summed over the selected nodes, "+
+					"divided by the rankings taken on them; the recording rules of beam_exporter.rules.yml sample the "+
+					"latest ranking every %s, so the figure does not depend on the scrape interval. 100%% is a name in "+
+					"the top-N of every ranking of every node; a name several processes share (a pool's workers) holds "+
+					"several places and can pass 100%%. Then its average memory while there, its peak, and on how many "+
+					"nodes it appeared. A name at the top on every node is a design hot spot; one on one node only is a "+
+					"local incident. Empty unless Prometheus loads the shipped rule file.", r.th.ProcessRankings.Interval),
 			},
 			{
-				typ: "timeseries", title: "Per-minute peak memory of the biggest process, per instance", unit: "bytes", w: 16, h: 9,
-				min: f(0), interval: "1m",
-				targets: []target{ts(`max by (job, instance) (max_over_time(`+sel("beam_process_memory_bytes", `rank="1"`)+`[1m]))`, "{{instance}}")},
-				description: "For each node, the largest memory of its biggest process within each minute. Nodes doing the " +
-					"same job should draw similar lines: one pod whose line climbs away from the others has a process " +
-					"that outgrows its peers there (a stuck session, an oversized state, a backlog).",
+				typ: "timeseries", title: "Peak memory of the biggest process, per instance", unit: "bytes", w: 16, h: 9,
+				min: f(0), interval: r.th.ProcessRankings.Interval.Text,
+				targets: []target{ts(`max_over_time(`+sel(alerts.RecordInstancePeak)+`[$__interval])`, "{{instance}}")},
+				description: fmt.Sprintf("For each node, the largest memory its biggest process reached within each point "+
+					"of the graph ($__interval, at least the %s of the recording rule that keeps every scraped peak), so "+
+					"no peak is lost however wide the time range. Nodes doing the same job should draw similar lines: "+
+					"one pod whose line climbs away from the others has a process that outgrows its peers there (a stuck "+
+					"session, an oversized state, a backlog). Empty unless Prometheus loads the shipped rule file.",
+					r.th.ProcessRankings.Interval),
 			},
 			{
-				typ: "bargauge", title: "Biggest process per instance, peak of the last hour", unit: "bytes", w: 8, h: 9,
-				targets: []target{instant(`sort_desc(max by (job, instance) (max_over_time(`+sel("beam_process_memory_bytes", `rank="1"`)+`[1h])))`, "{{instance}}")},
-				description: "Nodes ranked by the peak memory of their biggest process over the last hour, largest first: " +
-					"the quick answer to \"which pod has the fattest process\".",
+				typ: "bargauge", title: "Biggest process per instance, peak over the time range", unit: "bytes", w: 8, h: 9,
+				targets: []target{instant(`sort_desc(max_over_time(`+sel(alerts.RecordInstancePeak)+`[$__range]))`, "{{instance}}")},
+				description: "Nodes ranked by the peak memory of their biggest process over the selected time range, " +
+					"largest first: the quick answer to \"which pod has the fattest process\". Reads a recording rule " +
+					"of the shipped rule file.",
 			},
 		},
 	}
