@@ -187,7 +187,8 @@ scrape_configs:
   - job_name: beam
     static_configs:
       - targets: [%q]
-`, rulesFile, exporterAddr)
+        labels: {%s: live}
+`, rulesFile, exporterAddr, th.AppLabel)
 	cfgFile := filepath.Join(tmp, "prometheus.yml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -258,7 +259,8 @@ scrape_configs:
 	}
 	// The recording rules run every second here (RecordInterval above), so a
 	// 2s $__interval and a 20s $__range hold several recorded samples.
-	vars := map[string]string{"app": ".*", "job": "beam", "instance": ".+",
+	// The target carries the application label, and the panels select it.
+	vars := map[string]string{th.AppLabel: "live", "job": "beam", "instance": ".+",
 		"__rate_interval": "15s", "__interval": "2s", "__range": "20s"}
 	used := map[string][]string{}      // metric name -> where it is used
 	unconditional := map[string]bool{} // used by a rule or a non-Conditional panel
