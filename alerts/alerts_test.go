@@ -603,3 +603,28 @@ func TestThresholdTable(t *testing.T) {
 		}
 	}
 }
+
+// TestDocGCShare checks that observability.md gives the GC share as the
+// BEAMGCPressure rule computes it (states gc and gc_full).
+func TestDocGCShare(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "observability.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := Rules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if r.Alert != "BEAMGCPressure" {
+			continue
+		}
+		lines := strings.Split(r.Expr, "\n")
+		share := strings.Join(lines[:len(lines)-1], "\n") // without "> level"
+		if !strings.Contains(string(doc), "```promql\n"+share+"\n```") {
+			t.Errorf("observability.md does not give the GC share as BEAMGCPressure computes it:\n%s", share)
+		}
+		return
+	}
+	t.Fatal("no BEAMGCPressure rule")
+}
