@@ -51,6 +51,18 @@ func (r renderer) kindGrowth(kind string, g alerts.Growth) string {
 		r.sel("beam_memory_bytes", `kind="`+kind+`"`), g.Window, g.Horizon.Seconds(), r.sel("beam_memory_bytes"))
 }
 
+// kindGrowthPanel draws the quantity of a kind's growth alert with its level.
+func (r renderer) kindGrowthPanel(kind, what, alert, key string, g alerts.Growth) panel {
+	return panel{
+		typ: "timeseries", title: fmt.Sprintf("Projected %s growth in %s", what, g.Horizon), unit: "percentunit", w: 12, h: 8,
+		targets:       []target{ts(r.kindGrowth(kind, g), "{{instance}}")},
+		thresholdKeys: levels(key, "warning"),
+		description: fmt.Sprintf("The growth of %s over the next %s if the slope of the last %s continues, as a "+
+			"fraction of the node's current total memory: the quantity of the %s alert, whose level is the line "+
+			"(the alert also waits until the node has been up for %s).", what, g.Horizon, g.Window, alert, g.MinUptime),
+	}
+}
+
 func (r renderer) processGrowth() string {
 	g := r.th.ProcessGrowth
 	return fmt.Sprintf("deriv(%s[%s]) * %d\n  /\n%s",
@@ -435,31 +447,14 @@ func (r renderer) memory() dashboard {
 					"are freed only when every process holding a reference has garbage collected, so processes that route " +
 					"binaries but rarely collect keep them alive.",
 			},
-			{
-				typ: "timeseries", title: fmt.Sprintf("Projected binary growth in %s", r.th.BinaryGrowth.Horizon),
-				unit: "percentunit", w: 12, h: 8,
-				targets:       []target{ts(r.kindGrowth("binary", r.th.BinaryGrowth), "{{instance}}")},
-				thresholdKeys: levels("binary_growth", "warning"),
-				description: fmt.Sprintf("The growth of binary memory over the next %s if the slope of the last %s continues, "+
-					"as a fraction of the node's current total memory: the quantity of the BEAMBinaryMemoryGrowth alert, "+
-					"whose level is the line.", r.th.BinaryGrowth.Horizon, r.th.BinaryGrowth.Window),
-			},
+			r.kindGrowthPanel("binary", "binary memory", "BEAMBinaryMemoryGrowth", "binary_growth", r.th.BinaryGrowth),
 			{
 				typ: "timeseries", title: "ETS memory", unit: "bytes", w: 12, h: 8, min: f(0),
 				targets: []target{ts(r.sel("beam_memory_bytes", `kind="ets"`), "{{instance}}")},
 				description: "Memory of all ETS tables of each node (the ets kind of erlang:memory/0). The tables below show " +
 					"which ones hold it. A rising floor is a table that gains more than it loses: a cache without eviction.",
 			},
-			{
-				typ: "timeseries", title: fmt.Sprintf("Projected ETS memory growth in %s", r.th.ETSGrowth.Horizon),
-				unit: "percentunit", w: 12, h: 8,
-				targets:       []target{ts(r.kindGrowth("ets", r.th.ETSGrowth), "{{instance}}")},
-				thresholdKeys: levels("ets_growth", "warning"),
-				description: fmt.Sprintf("The growth of ETS memory over the next %s if the slope of the last %s continues, "+
-					"as a fraction of the node's current total memory: the quantity of the BEAMETSMemoryGrowth alert, "+
-					"whose level is the line (the alert also waits until the node has been up for %s).",
-					r.th.ETSGrowth.Horizon, r.th.ETSGrowth.Window, r.th.ETSGrowth.MinUptime),
-			},
+			r.kindGrowthPanel("ets", "ETS memory", "BEAMETSMemoryGrowth", "ets_growth", r.th.ETSGrowth),
 			{
 				typ: "timeseries", title: "Largest ETS tables by memory", unit: "bytes", w: 12, h: 9, min: f(0),
 				targets: []target{ts(`max by (instance, table) (`+r.sel("beam_ets_table_memory_bytes")+`)`, "{{instance}} {{table}}")},
