@@ -1,5 +1,5 @@
-// Package alerts holds beam_exporter's Prometheus alerting rules, the
-// thresholds they are generated from, and an example Alertmanager
+// Package alerts holds beam_exporter's Prometheus alerting and recording
+// rules, the thresholds they are generated from, and an example Alertmanager
 // configuration.
 //
 // alerts/thresholds.yml is the single place where thresholds are set;
@@ -71,7 +71,12 @@ func ParseRuleFile(data []byte) (RuleFile, error) {
 }
 
 // Rules returns every alerting rule of the embedded rule files, in file order.
-func Rules() ([]Rule, error) {
+func Rules() ([]Rule, error) { return embeddedRules(func(r Rule) bool { return r.Alert != "" }) }
+
+// Records returns every recording rule of the embedded rule files, in file order.
+func Records() ([]Rule, error) { return embeddedRules(func(r Rule) bool { return r.Record != "" }) }
+
+func embeddedRules(keep func(Rule) bool) ([]Rule, error) {
 	var out []Rule
 	rf := RuleFiles()
 	for _, name := range slices.Sorted(maps.Keys(rf)) {
@@ -80,7 +85,11 @@ func Rules() ([]Rule, error) {
 			return nil, fmt.Errorf("%s: %v", name, err)
 		}
 		for _, g := range f.Groups {
-			out = append(out, g.Rules...)
+			for _, r := range g.Rules {
+				if keep(r) {
+					out = append(out, r)
+				}
+			}
 		}
 	}
 	return out, nil

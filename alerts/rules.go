@@ -13,23 +13,31 @@ import (
 // RulesFile is the name of the generated Prometheus rule file in alerts/.
 const RulesFile = "beam_exporter.rules.yml"
 
-// GroupName is the rule group of the generated file.
+// GroupName is the group of the generated alerting rules.
 const GroupName = "beam_exporter"
+
+// RecordGroupName is the group of the generated recording rules.
+const RecordGroupName = "beam_exporter_process_rankings"
 
 // Options changes how Generate renders the rules.
 type Options struct {
-	// For, when not empty, replaces the `for` of every rule. A live test uses
-	// a few seconds so that alerts fire quickly; production files never set it.
+	// For, when not empty, replaces the `for` of every alerting rule. A live
+	// test uses a few seconds so that alerts fire quickly; production files
+	// never set it.
 	For string
+	// RecordInterval, when not empty, replaces the interval of the recording
+	// rules (process_rankings.interval), for the same reason.
+	RecordInterval string
 }
 
-// Rule is one alerting rule as it appears in a rule file.
+// Rule is one alerting or recording rule as it appears in a rule file.
 type Rule struct {
-	Alert       string      `yaml:"alert"`
+	Record      string      `yaml:"record,omitempty"`
+	Alert       string      `yaml:"alert,omitempty"`
 	Expr        string      `yaml:"expr"`
 	For         string      `yaml:"for,omitempty"`
-	Labels      Labels      `yaml:"labels"`
-	Annotations Annotations `yaml:"annotations"`
+	Labels      Labels      `yaml:"labels,omitempty"`
+	Annotations Annotations `yaml:"annotations,omitempty"`
 }
 
 // Labels are the static labels of a rule.
@@ -37,7 +45,8 @@ type Labels struct {
 	Severity string `yaml:"severity"`
 }
 
-// Annotations of a rule. The description quotes the value and the instance.
+// Annotations of a rule. The description quotes the value and the instance
+// (the job, for the alerts about a whole job).
 type Annotations struct {
 	Summary     string `yaml:"summary"`
 	Description string `yaml:"description"`
@@ -46,8 +55,9 @@ type Annotations struct {
 
 // Group is a rule group.
 type Group struct {
-	Name  string `yaml:"name"`
-	Rules []Rule `yaml:"rules"`
+	Name     string `yaml:"name"`
+	Interval string `yaml:"interval,omitempty"`
+	Rules    []Rule `yaml:"rules"`
 }
 
 // RuleFile is the content of a Prometheus rule file.
@@ -65,9 +75,12 @@ func Generate(t Thresholds, opts Options) ([]byte, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.For != "" {
-		if _, err := ParseDuration(opts.For); err != nil {
-			return nil, fmt.Errorf("for override: %v", err)
+	for _, d := range []string{opts.For, opts.RecordInterval} {
+		if d == "" {
+			continue
+		}
+		if _, err := ParseDuration(d); err != nil {
+			return nil, fmt.Errorf("override: %v", err)
 		}
 	}
 	rules := BuildRules(t)
@@ -76,11 +89,19 @@ func Generate(t Thresholds, opts Options) ([]byte, error) {
 			rules[i].For = opts.For
 		}
 	}
+	interval := t.ProcessRankings.Interval
+	if opts.RecordInterval != "" {
+		interval = MustDuration(opts.RecordInterval)
+	}
 	var buf bytes.Buffer
 	buf.WriteString(generatedHeader)
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(RuleFile{Groups: []Group{{Name: GroupName, Rules: rules}}}); err != nil {
+	file := RuleFile{Groups: []Group{
+		{Name: GroupName, Rules: rules},
+		{Name: RecordGroupName, Interval: interval.Text, Rules: BuildRecords(t, interval)},
+	}}
+	if err := enc.Encode(file); err != nil {
 		return nil, err
 	}
 	if err := enc.Close(); err != nil {
@@ -92,6 +113,47 @@ func Generate(t Thresholds, opts Options) ([]byte, error) {
 // Anchor is the observability.md anchor of an alert's runbook section: the
 // GitHub anchor of a "### <AlertName>" heading.
 func Anchor(alert string) string { return strings.ToLower(alert) }
+
+// sel writes a vector selector carrying the configured selector, then the
+// extra matchers: sel("beam_up") is beam_up{job="beam"} with selector
+// job="beam", and plain beam_up without one.
+func (t Thresholds) sel(metric string, extra ...string) string {
+	var m []string
+	if s := strings.TrimSpace(t.Selector); s != "" {
+		m = append(m, s)
+	}
+	m = append(m, extra...)
+	if len(m) == 0 {
+		return metric
+	}
+	return metric + "{" + strings.Join(m, ",") + "}"
+}
+
+// Names of the recorded series (see BuildRecords).
+const (
+	RecordRankingUp    = "instance:beam_process_ranking:up"
+	RecordPlaces       = "instance_process:beam_process_memory_bytes:places"
+	RecordMemorySum    = "instance_process:beam_process_memory_bytes:sum"
+	RecordProcessPeak  = "instance_process:beam_process_memory_bytes:peak"
+	RecordInstancePeak = "instance:beam_process_memory_bytes:peak"
+)
+
+// BuildRecords returns the recording rules behind the process-ranking panels,
+// evaluated every interval. The instant ones sample the latest ranking at each
+// evaluation, so that a dashboard that divides their sum_over_time by the
+// count_over_time of RecordRankingUp gets a share of rankings that does not
+// depend on the scrape interval. The peaks take max_over_time over the
+// interval, so that no scraped peak is lost between evaluations.
+func BuildRecords(t Thresholds, interval Duration) []Rule {
+	mem := t.sel("beam_process_memory_bytes")
+	return []Rule{
+		{Record: RecordRankingUp, Expr: `max without (collector) (` + t.sel("beam_scrape_collector_success", `collector="processes"`) + ` == 1)`},
+		{Record: RecordPlaces, Expr: `count without (rank) (` + mem + `)`},
+		{Record: RecordMemorySum, Expr: `sum without (rank) (` + mem + `)`},
+		{Record: RecordProcessPeak, Expr: fmt.Sprintf(`max without (rank) (max_over_time(%s[%s]))`, mem, interval)},
+		{Record: RecordInstancePeak, Expr: `max without (process) (` + RecordProcessPeak + `)`},
+	}
+}
 
 // BuildRules returns the alerting rules for the given (validated) thresholds,
 // in file order. For two-level alerts the warning comes first.
@@ -118,22 +180,46 @@ func BuildRules(t Thresholds) []Rule {
 			f("critical", l.Critical)
 		}
 	}
+	sel := t.sel
+	app := t.AppLabel
 
-	// Node down.
+	// Node down: one node, then a share of a job's nodes.
 	levels(t.NodeDown, func(sev string, l *Level) {
-		add("BEAMDown", sev, l, `beam_up == 0`,
+		add("BEAMDown", sev, l, sel("beam_up")+` == 0`,
 			`BEAM node {{ $labels.instance }} is unreachable`,
 			fmt.Sprintf(`beam_up is {{ $value }} for {{ $labels.instance }} (job {{ $labels.job }}) and has been for %s: `+
-				`the exporter cannot reach the node over Erlang distribution. The node is stopped or crashed, `+
+				`the exporter cannot reach the node over Erlang distribution. The node is stopped, crashed or still booting, `+
 				`or it refuses the exporter (node name, cookie, EPMD or network). `+
 				`The other BEAM alerts of this instance are inhibited while this one fires.`, l.For))
 	})
+	levels(t.NodesDown, func(sev string, l *Level) {
+		add("BEAMNodesDown", sev, l,
+			fmt.Sprintf(`
+count by (job, %[1]s) (%[2]s == 0)
+  /
+count by (job, %[1]s) (%[2]s)
+> %[3]s`, app, sel("beam_up"), num(*l.Above)),
+			`{{ $value | humanizePercentage }} of the BEAM nodes of job {{ $labels.job }} are unreachable`,
+			fmt.Sprintf(`{{ $value | humanizePercentage }} of the nodes of job {{ $labels.job }}{{ with $labels.%s }} (%s {{ . }}){{ end }} `+
+				`have had beam_up 0 for at least %s; the %s level is more than %s. This is an outage of the application, `+
+				`not of one node: a failed deploy, a crash loop, or something all its nodes share (cookie, network, EPMD). `+
+				`BEAMDown lists the nodes.`, app, app, l.For, sev, pct(*l.Above)))
+	})
+	if t.ExporterDown.Enabled {
+		levels(t.ExporterDown.Levels, func(sev string, l *Level) {
+			add("BEAMExporterDown", sev, l, sel("up")+` == 0`,
+				`beam_exporter target {{ $labels.instance }} cannot be scraped`,
+				fmt.Sprintf(`up is {{ $value }} for {{ $labels.instance }} (job {{ $labels.job }}) and has been for %s: `+
+					`Prometheus cannot scrape beam_exporter there, so beam_up and every other BEAM metric of this target `+
+					`are missing and no other BEAM alert can fire for it.`, l.For))
+		})
+	}
 
 	// Scheduler saturation.
 	s := t.SchedulerSaturation
 	levels(s.Levels, func(sev string, l *Level) {
 		add("BEAMSchedulerSaturation", sev, l,
-			fmt.Sprintf(`avg_over_time(beam_scheduler_utilization_ratio{type="normal"}[%s]) > %s`, s.Window, num(*l.Above)),
+			fmt.Sprintf(`avg_over_time(%s[%s]) > %s`, sel("beam_scheduler_utilization_ratio", `type="normal"`), s.Window, num(*l.Above)),
 			`Normal schedulers on {{ $labels.instance }} are {{ $value | humanizePercentage }} busy`,
 			fmt.Sprintf(`Normal-scheduler utilization on {{ $labels.instance }} has averaged {{ $value | humanizePercentage }} `+
 				`(over %s windows) for at least %s; the %s level is %s. Processes wait for a scheduler, so latency grows `+
@@ -145,9 +231,9 @@ func BuildRules(t Thresholds) []Rule {
 	levels(r.Levels, func(sev string, l *Level) {
 		add("BEAMRunQueueBacklog", sev, l,
 			fmt.Sprintf(`
-avg_over_time(beam_run_queue_length{type="normal"}[%s])
-  / beam_schedulers{type="normal"}
-> %s`, r.Window, num(*l.Above)),
+avg_over_time(%s[%s])
+  / %s
+> %s`, sel("beam_run_queue_length", `type="normal"`), r.Window, sel("beam_schedulers", `type="normal"`), num(*l.Above)),
 			`Run queues on {{ $labels.instance }} are backing up`,
 			fmt.Sprintf(`On {{ $labels.instance }}, {{ $value | humanize }} runnable processes per online normal scheduler `+
 				`have been waiting in the run queues (%s average) for at least %s; the %s level is %s per scheduler. `+
@@ -158,7 +244,7 @@ avg_over_time(beam_run_queue_length{type="normal"}[%s])
 	limit := func(name string, lv Levels, count, lim, what, plural, consequence string) {
 		levels(lv, func(sev string, l *Level) {
 			add(name, sev, l,
-				fmt.Sprintf(`%s / %s > %s`, count, lim, num(*l.Above)),
+				fmt.Sprintf(`%s / %s > %s`, sel(count), sel(lim), num(*l.Above)),
 				fmt.Sprintf(`{{ $labels.instance }} uses {{ $value | humanizePercentage }} of its %s limit`, what),
 				fmt.Sprintf(`%s on {{ $labels.instance }} have been at {{ $value | humanizePercentage }} of the limit for at least %s; `+
 					`the %s level is %s. %s`, plural, l.For, sev, pct(*l.Above), consequence))
@@ -170,58 +256,94 @@ avg_over_time(beam_run_queue_length{type="normal"}[%s])
 		`At the limit opening sockets, files or ports fails with system_limit.`)
 	limit("BEAMAtomLimit", t.AtomLimit, "beam_atoms", "beam_atom_limit", "atom", "Atoms",
 		`Atoms are never garbage collected: only a restart lowers the count, and a full atom table aborts the node.`)
-	limit("BEAMETSTableLimit", t.ETSTableLimit, "beam_ets_tables", "beam_ets_table_limit", "ETS table", "ETS tables",
-		`At the limit ets:new fails with system_limit.`)
+	levels(t.ETSTableLimit, func(sev string, l *Level) {
+		add("BEAMETSTableLimit", sev, l,
+			fmt.Sprintf(`%s / %s > %s`, sel("beam_ets_tables"), sel("beam_ets_table_limit"), num(*l.Above)),
+			`{{ $labels.instance }} has {{ $value | humanizePercentage }} of the ETS tables it was sized for`,
+			fmt.Sprintf(`ETS tables on {{ $labels.instance }} have been at {{ $value | humanizePercentage }} of ets_limit `+
+				`(+e, ERL_MAX_ETS_TABLES) for at least %s; the %s level is %s. Nothing fails: since OTP 20 the number of `+
+				`tables is limited by memory only, and ets_limit just sizes the index of named tables, whose look-ups `+
+				`slow down when many more tables are named. A count this high usually means tables are created per `+
+				`request or per process and not deleted.`, l.For, sev, pct(*l.Above)))
+	})
 
 	// Growing mailbox. The rank label is aggregated away so that a process
 	// keeps one series while its rank changes.
 	m := t.Mailbox
 	levels(m.Levels, func(sev string, l *Level) {
+		mq := `max without (rank) (` + sel("beam_process_message_queue_length") + `)`
 		add("BEAMMailboxGrowing", sev, l,
 			fmt.Sprintf(`
-(max without (rank) (beam_process_message_queue_length) > %s)
+(%s > %s)
 and
-(deriv(max without (rank) (beam_process_message_queue_length)[%s:]) > 0)`, num(*l.Above), m.RiseWindow),
+(deriv(%s[%s:]) > 0)`, mq, num(*l.Above), mq, m.RiseWindow),
 			`Mailbox of {{ $labels.process }} on {{ $labels.instance }} is large and growing`,
 			fmt.Sprintf(`{{ $labels.process }} on {{ $labels.instance }} has {{ $value }} messages in its mailbox, more than %s, `+
 				`and the queue has kept rising over %s windows for at least %s. It receives faster than it handles messages; `+
 				`left alone the mailbox grows until the node runs out of memory.`, num(*l.Above), m.RiseWindow, l.For))
 	})
 
-	// Memory trends.
+	// Trends: the slope over the window, projected over the horizon, against
+	// the node's own size; nodes younger than min_uptime are left alone.
+	uptime := func(g Growth) string {
+		return fmt.Sprintf("(time() - %s) > %d", sel("beam_start_time_seconds"), g.MinUptime.Seconds())
+	}
+	total := `sum without (kind) (` + sel("beam_memory_bytes") + `)`
 	g := t.MemoryGrowth
 	levels(g.Levels, func(sev string, l *Level) {
 		add("BEAMMemoryGrowth", sev, l,
 			fmt.Sprintf(`
 (
-    sum without (kind) (deriv(beam_memory_bytes[%s])) * %d
+    sum without (kind) (deriv(%s[%s])) * %d
   /
-    sum without (kind) (beam_memory_bytes)
+    %s
 ) > %s
 and
-(time() - beam_start_time_seconds) > %d`, g.Window, g.Horizon.Seconds(), num(*l.Above), g.MinUptime.Seconds()),
+%s`, sel("beam_memory_bytes"), g.Window, g.Horizon.Seconds(), total, num(*l.Above), uptime(g)),
 			`BEAM memory on {{ $labels.instance }} keeps growing`,
 			fmt.Sprintf(`At the trend of the last %s, total BEAM memory on {{ $labels.instance }} grows by `+
 				`{{ $value | humanizePercentage }} of its current size within %s; this has held for at least %s `+
 				`(the %s level is %s). A steady climb like this usually ends in an out-of-memory kill.`,
 				g.Window, g.Horizon, l.For, sev, pct(*l.Above)))
 	})
-	b := t.BinaryGrowth
-	levels(b.Levels, func(sev string, l *Level) {
-		add("BEAMBinaryMemoryGrowth", sev, l,
-			fmt.Sprintf(`
+	kindGrowth := func(name, kind, what string, g Growth, summary, cause string) {
+		levels(g.Levels, func(sev string, l *Level) {
+			add(name, sev, l,
+				fmt.Sprintf(`
 (
-    deriv(beam_memory_bytes{kind="binary"}[%s]) * %d
+    deriv(%s[%s]) * %d
   / ignoring (kind)
-    sum without (kind) (beam_memory_bytes)
+    %s
 ) > %s
 and
-(time() - beam_start_time_seconds) > %d`, b.Window, b.Horizon.Seconds(), num(*l.Above), b.MinUptime.Seconds()),
-			`Binary memory on {{ $labels.instance }} keeps growing`,
-			fmt.Sprintf(`At the trend of the last %s, binary memory on {{ $labels.instance }} grows by `+
-				`{{ $value | humanizePercentage }} of the node's current total memory within %s; this has held for at least %s `+
-				`(the %s level is %s). Reference-counted binaries are created faster than they are freed, often because `+
-				`long-lived processes keep references to them.`, b.Window, b.Horizon, l.For, sev, pct(*l.Above)))
+%s`, sel("beam_memory_bytes", `kind="`+kind+`"`), g.Window, g.Horizon.Seconds(), total, num(*l.Above), uptime(g)),
+				summary,
+				fmt.Sprintf(`At the trend of the last %s, %s memory on {{ $labels.instance }} grows by `+
+					`{{ $value | humanizePercentage }} of the node's current total memory within %s; this has held for at least %s `+
+					`(the %s level is %s). %s`, g.Window, what, g.Horizon, l.For, sev, pct(*l.Above), cause))
+		})
+	}
+	kindGrowth("BEAMBinaryMemoryGrowth", "binary", "binary", t.BinaryGrowth, `Binary memory on {{ $labels.instance }} keeps growing`,
+		`Reference-counted binaries are created faster than they are freed, often because long-lived processes keep references to them.`)
+	kindGrowth("BEAMETSMemoryGrowth", "ets", "ETS", t.ETSGrowth, `ETS memory on {{ $labels.instance }} keeps growing`,
+		`Tables gain data faster than they lose it: usually a cache without eviction, or a table keyed by something `+
+			`unbounded (sessions, request ids), or tables created and never deleted.`)
+	pg := t.ProcessGrowth
+	levels(pg.Levels, func(sev string, l *Level) {
+		add("BEAMProcessGrowth", sev, l,
+			fmt.Sprintf(`
+(
+    deriv(%s[%s]) * %d
+  /
+    %s
+) > %s
+and
+%s`, sel("beam_processes"), pg.Window, pg.Horizon.Seconds(), sel("beam_processes"), num(*l.Above), uptime(pg)),
+			`The number of processes on {{ $labels.instance }} keeps growing`,
+			fmt.Sprintf(`At the trend of the last %s, the number of processes on {{ $labels.instance }} grows by `+
+				`{{ $value | humanizePercentage }} of the current count within %s; this has held for at least %s `+
+				`(the %s level is %s). Processes are started faster than they exit: unless traffic is ramping up `+
+				`(one process per connection or request), they leak.`, pg.Window, pg.Horizon, l.For, sev, pct(*l.Above)))
 	})
 
 	// GC pressure from microstate accounting.
@@ -229,10 +351,11 @@ and
 	levels(gc.Levels, func(sev string, l *Level) {
 		add("BEAMGCPressure", sev, l,
 			fmt.Sprintf(`
-sum without (state) (rate(beam_msacc_seconds_total{thread_type="scheduler",state=~"gc|gc_full"}[%s]))
+sum without (state) (rate(%s[%s]))
   /
-sum without (state) (rate(beam_msacc_seconds_total{thread_type="scheduler"}[%s]))
-> %s`, gc.Window, gc.Window, num(*l.Above)),
+sum without (state) (rate(%s[%s]))
+> %s`, sel("beam_msacc_seconds_total", `thread_type="scheduler"`, `state=~"gc|gc_full"`), gc.Window,
+				sel("beam_msacc_seconds_total", `thread_type="scheduler"`), gc.Window, num(*l.Above)),
 			`Schedulers on {{ $labels.instance }} spend {{ $value | humanizePercentage }} of their time in GC`,
 			fmt.Sprintf(`Normal scheduler threads on {{ $labels.instance }} spent {{ $value | humanizePercentage }} of their time `+
 				`(sleep included, %s rate) garbage collecting, for at least %s; the %s level is %s. `+
@@ -241,7 +364,7 @@ sum without (state) (rate(beam_msacc_seconds_total{thread_type="scheduler"}[%s])
 
 	// The exporter's own trouble.
 	levels(t.CollectorFailing, func(sev string, l *Level) {
-		add("BEAMExporterCollectorFailing", sev, l, `beam_scrape_collector_success == 0`,
+		add("BEAMExporterCollectorFailing", sev, l, sel("beam_scrape_collector_success")+` == 0`,
 			`beam_exporter collector {{ $labels.collector }} fails on {{ $labels.instance }}`,
 			fmt.Sprintf(`beam_scrape_collector_success is {{ $value }} for the %s collector on {{ $labels.instance }} and has been for %s: `+
 				`its metrics are missing, and the alerts built on them cannot fire. Check the exporter's log. `+

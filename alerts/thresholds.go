@@ -111,10 +111,25 @@ type Growth struct {
 	Levels    `yaml:",inline"`
 }
 
+// OptIn is an alert that is generated only when Enabled.
+type OptIn struct {
+	Enabled bool `yaml:"enabled"`
+	Levels  `yaml:",inline"`
+}
+
+// Rankings configures the recording rules behind the process-ranking panels.
+type Rankings struct {
+	Interval Duration `yaml:"interval"`
+}
+
 // Thresholds is the content of alerts/thresholds.yml.
 type Thresholds struct {
 	RunbookBaseURL      string   `yaml:"runbook_base_url"`
+	Selector            string   `yaml:"selector"`
+	AppLabel            string   `yaml:"app_label"`
 	NodeDown            Levels   `yaml:"node_down"`
+	NodesDown           Levels   `yaml:"nodes_down"`
+	ExporterDown        OptIn    `yaml:"exporter_down"`
 	SchedulerSaturation Windowed `yaml:"scheduler_saturation"`
 	RunQueue            Windowed `yaml:"run_queue"`
 	ProcessLimit        Levels   `yaml:"process_limit"`
@@ -124,9 +139,18 @@ type Thresholds struct {
 	Mailbox             Mailbox  `yaml:"mailbox"`
 	MemoryGrowth        Growth   `yaml:"memory_growth"`
 	BinaryGrowth        Growth   `yaml:"binary_growth"`
+	ETSGrowth           Growth   `yaml:"ets_growth"`
+	ProcessGrowth       Growth   `yaml:"process_growth"`
 	GCPressure          Windowed `yaml:"gc_pressure"`
 	CollectorFailing    Levels   `yaml:"collector_failing"`
+	ProcessRankings     Rankings `yaml:"process_rankings"`
 }
+
+// matcherListRE matches a PromQL label matcher list without braces:
+// name op "value", comma separated.
+var matcherListRE = regexp.MustCompile(`^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*(?:,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*)*$`)
+
+var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // ParseThresholds decodes and validates a thresholds file. Unknown keys are
 // errors, so that a typo does not silently keep a default.
@@ -153,6 +177,18 @@ func (t Thresholds) Validate() error {
 	if !strings.HasPrefix(t.RunbookBaseURL, "http://") && !strings.HasPrefix(t.RunbookBaseURL, "https://") {
 		bad("runbook_base_url: want an http(s) URL, got %q", t.RunbookBaseURL)
 	}
+	if t.Selector != "" && !matcherListRE.MatchString(t.Selector) {
+		bad(`selector: want label matchers such as job="beam", got %q`, t.Selector)
+	}
+	switch {
+	case !labelNameRE.MatchString(t.AppLabel) || strings.HasPrefix(t.AppLabel, "__"):
+		bad("app_label: want a label name, got %q", t.AppLabel)
+	case t.AppLabel == "job" || t.AppLabel == "instance":
+		bad("app_label: %q is already used on its own; name the application label", t.AppLabel)
+	}
+	if t.ExporterDown.Enabled && strings.TrimSpace(t.Selector) == "" {
+		bad("exporter_down: needs a selector, or it fires for every target Prometheus scrapes")
+	}
 	type spec struct {
 		name              string
 		l                 Levels
@@ -161,16 +197,21 @@ func (t Thresholds) Validate() error {
 		ratio             bool // Above must be in (0, 1]
 	}
 	specs := []spec{
-		{"node_down", t.NodeDown, false, true, false, false},
-		{"scheduler_saturation", t.SchedulerSaturation.Levels, true, true, true, true},
+		{"node_down", t.NodeDown, true, false, false, false},
+		{"nodes_down", t.NodesDown, false, true, true, true},
+		{"exporter_down", t.ExporterDown.Levels, true, false, false, false},
+		{"scheduler_saturation", t.SchedulerSaturation.Levels, true, false, true, true},
 		{"run_queue", t.RunQueue.Levels, true, false, true, false},
 		{"process_limit", t.ProcessLimit, true, true, true, true},
 		{"port_limit", t.PortLimit, true, true, true, true},
 		{"atom_limit", t.AtomLimit, true, true, true, true},
-		{"ets_table_limit", t.ETSTableLimit, true, true, true, true},
+		// Not a ratio that must stay below 1: OTP 20 removed the hard limit.
+		{"ets_table_limit", t.ETSTableLimit, true, false, true, false},
 		{"mailbox", t.Mailbox.Levels, true, false, true, false},
 		{"memory_growth", t.MemoryGrowth.Levels, true, false, true, false},
 		{"binary_growth", t.BinaryGrowth.Levels, true, false, true, false},
+		{"ets_growth", t.ETSGrowth.Levels, true, false, true, false},
+		{"process_growth", t.ProcessGrowth.Levels, true, false, true, false},
 		{"gc_pressure", t.GCPressure.Levels, true, false, true, true},
 		{"collector_failing", t.CollectorFailing, true, false, false, false},
 	}
@@ -216,6 +257,13 @@ func (t Thresholds) Validate() error {
 		"binary_growth.window":        t.BinaryGrowth.Window,
 		"binary_growth.horizon":       t.BinaryGrowth.Horizon,
 		"binary_growth.min_uptime":    t.BinaryGrowth.MinUptime,
+		"ets_growth.window":           t.ETSGrowth.Window,
+		"ets_growth.horizon":          t.ETSGrowth.Horizon,
+		"ets_growth.min_uptime":       t.ETSGrowth.MinUptime,
+		"process_growth.window":       t.ProcessGrowth.Window,
+		"process_growth.horizon":      t.ProcessGrowth.Horizon,
+		"process_growth.min_uptime":   t.ProcessGrowth.MinUptime,
+		"process_rankings.interval":   t.ProcessRankings.Interval,
 	}
 	for _, k := range slices.Sorted(maps.Keys(windows)) {
 		if d := windows[k]; d.IsZero() || d.D < time.Second {

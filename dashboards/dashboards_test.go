@@ -60,6 +60,28 @@ var knownMetrics = []string{
 	"beam_exporter_build_info",
 }
 
+// knownNames is knownMetrics plus the series the shipped recording rules
+// record, which panels may read too.
+func knownNames(t *testing.T) map[string]bool {
+	t.Helper()
+	known := map[string]bool{}
+	for _, m := range knownMetrics {
+		known[m] = true
+	}
+	records, err := alerts.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range records {
+		known[r.Record] = true
+	}
+	return known
+}
+
+// panelVars are the values the offline tests give Grafana's variables.
+var panelVars = map[string]string{"app": ".*", "job": ".+", "instance": ".+",
+	"__rate_interval": "2m", "__interval": "1m", "__range": "30m"}
+
 // conditionalMetrics exist only on some nodes; panels reading them must be
 // marked conditional.
 var conditionalMetrics = map[string]bool{
@@ -182,10 +204,8 @@ func TestDashboards(t *testing.T) {
 	if err := yaml.Unmarshal(thData, &thDoc); err != nil {
 		t.Fatal(err)
 	}
-	known := map[string]bool{}
-	for _, m := range knownMetrics {
-		known[m] = true
-	}
+	known := knownNames(t)
+	windows := thresholdWindows(t)
 	drawn := map[string]bool{}
 	uids := map[string]string{}
 	files := Files()
@@ -239,7 +259,7 @@ func TestDashboards(t *testing.T) {
 				}
 				rects = append(rects, r)
 				titles = append(titles, title)
-				checkPanel(t, ctx, p, known, thDoc, drawn)
+				checkPanel(t, ctx, p, known, windows, thDoc, drawn)
 			}
 		})
 	}
@@ -284,43 +304,91 @@ func checkDashboard(t *testing.T, d map[string]any, uids map[string]string, name
 	}
 }
 
+// appLabel is the application label of the shipped thresholds.yml, which
+// names the dashboards' application variable.
+func appLabel(t *testing.T) string {
+	t.Helper()
+	th, err := alerts.DefaultThresholds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th.AppLabel
+}
+
 func checkVariables(t *testing.T, d map[string]any) {
 	t.Helper()
 	list, _ := get(d, "templating", "list").([]any)
 	vars := map[string]map[string]any{}
+	var order []string
 	for _, v := range list {
 		m, _ := v.(map[string]any)
 		vars[str(m["name"])] = m
+		order = append(order, str(m["name"]))
+	}
+	app := appLabel(t)
+	if got, want := strings.Join(order, ","), "datasource,"+app+",job,instance"; got != want {
+		t.Errorf("variables %s, want %s", got, want)
 	}
 	ds := vars["datasource"]
 	if ds == nil || str(ds["type"]) != "datasource" || str(ds["query"]) != "prometheus" {
 		t.Errorf("want a datasource variable of type datasource for prometheus, got %v", ds)
 	}
-	for _, name := range []string{"job", "instance"} {
+	// The application's All is .*: series without the label must match.
+	allValues := map[string]string{app: ".*", "job": ".+", "instance": ".+"}
+	queries := map[string]string{
+		app:        `label_values(beam_up, ` + app + `)`,
+		"job":      `label_values(beam_up{` + app + `=~"$` + app + `"}, job)`,
+		"instance": `label_values(beam_up{` + app + `=~"$` + app + `",job=~"$job"}, instance)`,
+	}
+	for _, name := range []string{app, "job", "instance"} {
 		v := vars[name]
 		if v == nil {
 			t.Errorf("no %s variable", name)
 			continue
 		}
-		if str(v["type"]) != "query" || v["multi"] != true || v["includeAll"] != true || str(v["allValue"]) != ".+" {
-			t.Errorf("%s: want a multi-select query variable with All = .+, got type=%v multi=%v includeAll=%v allValue=%v",
-				name, v["type"], v["multi"], v["includeAll"], v["allValue"])
+		if str(v["type"]) != "query" || v["multi"] != true || v["includeAll"] != true || str(v["allValue"]) != allValues[name] {
+			t.Errorf("%s: want a multi-select query variable with All = %s, got type=%v multi=%v includeAll=%v allValue=%v",
+				name, allValues[name], v["type"], v["multi"], v["includeAll"], v["allValue"])
 		}
 		if str(get(v, "datasource", "uid")) != "${datasource}" {
 			t.Errorf("%s: datasource must be ${datasource}", name)
 		}
-		q := str(get(v, "query", "query"))
-		if !strings.HasPrefix(q, "label_values(beam_up") || !strings.HasSuffix(q, ", "+name+")") {
-			t.Errorf("%s: query %q", name, q)
+		if q := str(get(v, "query", "query")); q != queries[name] {
+			t.Errorf("%s: query %q, want %q", name, q, queries[name])
 		}
 	}
-	if q := str(get(vars["instance"], "query", "query")); !strings.Contains(q, `job=~"$job"`) {
-		t.Errorf("instance variable must follow the job selection: %q", q)
+	if desc := str(vars[app]["description"]); !strings.Contains(desc, "observability.md") {
+		t.Errorf("%s variable: its description must say where the label is documented, got %q", app, desc)
 	}
 }
 
-func checkPanel(t *testing.T, ctx string, p map[string]any, known map[string]bool, thDoc map[string]any, drawn map[string]bool) {
+// thresholdWindows are the windows of alerts/thresholds.yml: a panel that
+// shows an alert's quantity may average over the alert's own window.
+func thresholdWindows(t *testing.T) map[string]bool {
 	t.Helper()
+	th, err := alerts.DefaultThresholds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := map[string]bool{}
+	for _, d := range []alerts.Duration{th.SchedulerSaturation.Window, th.RunQueue.Window, th.GCPressure.Window,
+		th.MemoryGrowth.Window, th.BinaryGrowth.Window, th.ETSGrowth.Window, th.ProcessGrowth.Window} {
+		w[d.Text] = true
+	}
+	return w
+}
+
+// optInMetrics come from collectors that are off by default: a panel reading
+// one must name the flag in its description.
+var optInMetrics = map[string]string{"beam_msacc_seconds_total": "--collector.msacc"}
+
+// grafanaRanges are the ranges that follow the time picker and the graph's
+// resolution.
+var grafanaRanges = map[string]bool{"$__rate_interval": true, "$__interval": true, "$__range": true}
+
+func checkPanel(t *testing.T, ctx string, p map[string]any, known, windows map[string]bool, thDoc map[string]any, drawn map[string]bool) {
+	t.Helper()
+	appFilter := fmt.Sprintf(`%[1]s=~"$%[1]s"`, appLabel(t))
 	typ := str(p["type"])
 	desc := str(p["description"])
 	if len(desc) < 20 {
@@ -355,6 +423,9 @@ func checkPanel(t *testing.T, ctx string, p map[string]any, known map[string]boo
 			if !known[s.Metric] {
 				t.Errorf("%s: unknown metric %q in %q", ctx, s.Metric, expr)
 			}
+			if flag, ok := optInMetrics[s.Metric]; ok && !strings.Contains(desc, flag) {
+				t.Errorf("%s: reads %s, which only the opt-in collector gives, but its description does not say %s", ctx, s.Metric, flag)
+			}
 			if conditionalMetrics[s.Metric] && !conditional {
 				t.Errorf("%s: reads %s, which only some builds have, but is not marked %s", ctx, s.Metric, ConditionalField)
 			}
@@ -362,8 +433,13 @@ func checkPanel(t *testing.T, ctx string, p map[string]any, known map[string]boo
 			for _, m := range s.Matchers {
 				has[m] = true
 			}
-			if !has[`job=~"$job"`] || !has[`instance=~"$instance"`] {
-				t.Errorf("%s: selector %s{%s} is not filtered by job=~\"$job\" and instance=~\"$instance\"", ctx, s.Metric, strings.Join(s.Matchers, ","))
+			if !has[appFilter] || !has[`job=~"$job"`] || !has[`instance=~"$instance"`] {
+				t.Errorf("%s: selector %s{%s} is not filtered by %s, job=~\"$job\" and instance=~\"$instance\"", ctx, s.Metric, strings.Join(s.Matchers, ","), appFilter)
+			}
+		}
+		for _, s := range sels {
+			if s.Range != "" && !grafanaRanges[s.Range] && !windows[s.Range] {
+				t.Errorf("%s: %s[%s] is a fixed window; use $__interval, $__range or an alert's window from thresholds.yml", ctx, s.Metric, s.Range)
 			}
 		}
 		calls, err := RangeCalls(expr, "rate", "irate", "increase")
@@ -405,7 +481,10 @@ func checkPanel(t *testing.T, ctx string, p map[string]any, known map[string]boo
 		}
 	}
 	sort.Float64s(got)
-	if fmt.Sprint(got) != fmt.Sprint(want) {
+	// A panel that draws alert levels has exactly those steps; one that draws
+	// none may colour by its own steps (a stat red from 1), which time series
+	// then must not draw as lines (checked below).
+	if len(keys) > 0 && fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("%s: threshold steps %v, want %v from alerts/thresholds.yml (%v)", ctx, got, want, keys)
 	}
 	if typ == "timeseries" {
@@ -432,13 +511,12 @@ func TestQueriesParse(t *testing.T) {
 		Expr   string `yaml:"expr"`
 	}
 	var rules []rec
-	vars := map[string]string{"job": ".+", "instance": ".+", "__rate_interval": "1m"}
 	for _, d := range all {
 		for _, p := range d.Panels {
 			for n, e := range p.Exprs {
 				rules = append(rules, rec{
 					Record: fmt.Sprintf("dashboard:%s:panel_%d_%d", strings.ReplaceAll(d.UID, "-", "_"), p.ID, n),
-					Expr:   Interpolate(e, vars),
+					Expr:   Interpolate(e, panelVars),
 				})
 			}
 		}
@@ -458,10 +536,7 @@ func TestQueriesParse(t *testing.T) {
 }
 
 func TestMetricNamesKnown(t *testing.T) {
-	known := map[string]bool{}
-	for _, m := range knownMetrics {
-		known[m] = true
-	}
+	known := knownNames(t)
 	check := func(where, expr string) {
 		names, err := MetricNames(expr)
 		if err != nil {
@@ -621,8 +696,9 @@ func syntheticSeries() map[string]string {
 }
 
 // TestQueriesReturnData evaluates every panel query, with All selected, on
-// synthetic series of every metric with Prometheus' engine (promtool test
-// rules) and requires each to return at least one sample. It catches vector
+// synthetic series of every metric and the shipped rules with Prometheus'
+// engine (promtool test rules) and requires each to return at least one
+// sample. It catches vector
 // matching that silently yields nothing; the live end-to-end test repeats
 // this against a real exporter.
 func TestQueriesReturnData(t *testing.T) {
@@ -636,26 +712,32 @@ func TestQueriesReturnData(t *testing.T) {
 	for _, k := range slices.Sorted(maps.Keys(series)) {
 		input = append(input, map[string]any{"series": k, "values": series[k]})
 	}
-	vars := map[string]string{"job": ".+", "instance": ".+", "__rate_interval": "2m"}
 	var exprTests []any
 	for _, d := range all {
 		for _, p := range d.Panels {
 			for _, e := range p.Exprs {
 				exprTests = append(exprTests, map[string]any{
-					"expr":        "clamp_max(count(" + Interpolate(e, vars) + "), 1)",
+					"expr":        "clamp_max(count(" + Interpolate(e, panelVars) + "), 1)",
 					"eval_time":   "50m",
 					"exp_samples": []any{map[string]any{"labels": "{}", "value": 1}},
 				})
 			}
 		}
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "empty.rules.yml"), []byte("groups: []\n"), 0o644); err != nil {
+	// The shipped rules, so that the recorded series the panels read exist.
+	// promtool evaluates every group at the test's evaluation_interval.
+	th, err := alerts.DefaultThresholds()
+	if err != nil {
 		t.Fatal(err)
 	}
+	rules, err := filepath.Abs(filepath.Join("..", "alerts", alerts.RulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
 	doc := map[string]any{
-		"rule_files":          []string{"empty.rules.yml"},
-		"evaluation_interval": "1m",
+		"rule_files":          []string{rules},
+		"evaluation_interval": th.ProcessRankings.Interval.Text,
 		"tests": []any{map[string]any{
 			"interval":         "1m",
 			"input_series":     input,
@@ -673,5 +755,45 @@ func TestQueriesReturnData(t *testing.T) {
 	res, err := exec.Command(promtool, "test", "rules", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("a dashboard query returns no data on synthetic series (got: nothing): %v\n%s", err, res)
+	}
+}
+
+// TestFleetPanels checks the fleet dashboard's small fixes: "Nodes down" is
+// coloured by a threshold (red from 1), not a value mapping, and "Hottest
+// nodes" shows the topk, not every node.
+func TestFleetPanels(t *testing.T) {
+	var d map[string]any
+	if err := json.Unmarshal(Files()["beam-fleet.json"], &d); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	panels, _ := d["panels"].([]any)
+	for _, pv := range panels {
+		p, _ := pv.(map[string]any)
+		title := str(p["title"])
+		targets, _ := p["targets"].([]any)
+		switch {
+		case title == "Nodes down":
+			found["down"] = true
+			if m, _ := get(p, "fieldConfig", "defaults", "mappings").([]any); len(m) != 0 {
+				t.Errorf("Nodes down: value mappings %v, want none", m)
+			}
+			steps, _ := get(p, "fieldConfig", "defaults", "thresholds", "steps").([]any)
+			if got := fmt.Sprint(steps); got != "[map[color:green value:<nil>] map[color:red value:1]]" {
+				t.Errorf("Nodes down: threshold steps %s, want green, then red from 1", got)
+			}
+			if str(get(p, "fieldConfig", "defaults", "color", "mode")) != "thresholds" {
+				t.Error("Nodes down: colour mode must be thresholds")
+			}
+		case strings.HasPrefix(title, "Hottest"):
+			found["hottest"] = true
+			tg, _ := targets[0].(map[string]any)
+			if !strings.Contains(str(tg["expr"]), "topk(") {
+				t.Errorf("%s: %s does not use topk", title, tg["expr"])
+			}
+		}
+	}
+	if !found["down"] || !found["hottest"] {
+		t.Errorf("panels found: %v", found)
 	}
 }

@@ -164,12 +164,13 @@ func TestEndToEndDashboards(t *testing.T) {
 	})
 
 	// 4. Prometheus scraping every second, with the shipped rules generated
-	// with a short `for` (the thresholds are the shipped ones).
+	// with a short `for` and recording interval (the thresholds are the
+	// shipped ones).
 	th, err := alerts.DefaultThresholds()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := alerts.Generate(th, alerts.Options{For: "5s"})
+	rules, err := alerts.Generate(th, alerts.Options{For: "5s", RecordInterval: "1s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,8 @@ scrape_configs:
   - job_name: beam
     static_configs:
       - targets: [%q]
-`, rulesFile, exporterAddr)
+        labels: {%s: live}
+`, rulesFile, exporterAddr, th.AppLabel)
 	cfgFile := filepath.Join(tmp, "prometheus.yml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -238,8 +240,11 @@ scrape_configs:
 	})
 
 	// a. Every rule healthy.
-	if want, _ := alerts.Rules(); len(ruleStates) != len(want) {
-		t.Errorf("Prometheus loaded %d rules, the shipped file has %d", len(ruleStates), len(want))
+	wantAlerts, _ := alerts.Rules()
+	wantRecords, _ := alerts.Records()
+	if len(ruleStates) != len(wantAlerts)+len(wantRecords) {
+		t.Errorf("Prometheus loaded %d rules, the shipped file has %d alerting and %d recording rules",
+			len(ruleStates), len(wantAlerts), len(wantRecords))
 	}
 	for _, s := range ruleStates {
 		if s.Health != "ok" {
@@ -252,7 +257,11 @@ scrape_configs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"job": "beam", "instance": ".+", "__rate_interval": "15s"}
+	// The recording rules run every second here (RecordInterval above), so a
+	// 2s $__interval and a 20s $__range hold several recorded samples.
+	// The target carries the application label, and the panels select it.
+	vars := map[string]string{th.AppLabel: "live", "job": "beam", "instance": ".+",
+		"__rate_interval": "15s", "__interval": "2s", "__range": "20s"}
 	used := map[string][]string{}      // metric name -> where it is used
 	unconditional := map[string]bool{} // used by a rule or a non-Conditional panel
 	for _, d := range all {
@@ -321,6 +330,9 @@ scrape_configs:
 		for _, s := range []string{"up", "scrape_duration_seconds", "scrape_samples_scraped",
 			"scrape_samples_post_metric_relabeling", "scrape_series_added", "ALERTS", "ALERTS_FOR_STATE"} {
 			emitted[s] = true
+		}
+		for _, r := range wantRecords {
+			emitted[r.Record] = true // Prometheus records them from emitted names
 		}
 		for _, line := range strings.Split(body, "\n") {
 			if line == "" || line[0] == '#' {

@@ -37,17 +37,20 @@ const (
 
 var dsRef = map[string]any{"type": "prometheus", "uid": "${datasource}"}
 
-// F is the filter every selector carries.
-const F = `job=~"$job",instance=~"$instance"`
+// filter is what every selector carries: the application label of
+// thresholds.yml (app_label), job and instance, each set by its variable.
+func (r renderer) filter() string {
+	return fmt.Sprintf(`%[1]s=~"$%[1]s",job=~"$job",instance=~"$instance"`, r.th.AppLabel)
+}
 
-// sel writes a filtered vector selector: sel("beam_up", `type="normal"`).
-func sel(metric string, extra ...string) string {
-	return metric + "{" + strings.Join(append([]string{F}, extra...), ",") + "}"
+// sel writes a filtered vector selector: r.sel("beam_up", `type="normal"`).
+func (r renderer) sel(metric string, extra ...string) string {
+	return metric + "{" + strings.Join(append([]string{r.filter()}, extra...), ",") + "}"
 }
 
 // rate writes rate(<selector>[$__rate_interval]).
-func rate(metric string, extra ...string) string {
-	return "rate(" + sel(metric, extra...) + "[$__rate_interval])"
+func (r renderer) rate(metric string, extra ...string) string {
+	return "rate(" + r.sel(metric, extra...) + "[$__rate_interval])"
 }
 
 type target struct {
@@ -76,20 +79,29 @@ type panel struct {
 	// thresholdKeys are alerts/thresholds.yml paths drawn as threshold
 	// steps (and, on time series, as lines).
 	thresholdKeys []string
-	conditional   bool
-	stacked       bool
-	percentStack  bool
-	min, max      *float64
-	axisLabel     string
-	decimals      *int
-	interval      string
-	mappings      []any
-	overrides     []any
-	transforms    []any
-	options       map[string]any // merged over the type's default options
-	custom        map[string]any // merged over fieldConfig.defaults.custom
-	legendCalcs   []string
-	sortBy        string // table: column to sort descending
+	// steps are fixed threshold steps of a panel that draws no alert level
+	// (a stat coloured red from 1).
+	steps        []step
+	conditional  bool
+	stacked      bool
+	percentStack bool
+	min, max     *float64
+	axisLabel    string
+	decimals     *int
+	interval     string
+	mappings     []any
+	overrides    []any
+	transforms   []any
+	options      map[string]any // merged over the type's default options
+	custom       map[string]any // merged over fieldConfig.defaults.custom
+	legendCalcs  []string
+	sortBy       string // table: column to sort descending
+}
+
+// step is one threshold step: the colour from value on.
+type step struct {
+	value float64
+	color string
 }
 
 func f(v float64) *float64 { return &v }
@@ -202,7 +214,7 @@ func (r renderer) dashboard(d dashboard) (map[string]any, error) {
 		"refresh":       "30s",
 		"schemaVersion": SchemaVersion,
 		"tags":          []string{"beam_exporter", "beam", "erlang", "elixir"},
-		"templating":    map[string]any{"list": variables()},
+		"templating":    map[string]any{"list": r.variables()},
 		"time":          map[string]any{"from": "now-6h", "to": "now"},
 		"timepicker":    map[string]any{},
 		"timezone":      "",
@@ -213,10 +225,13 @@ func (r renderer) dashboard(d dashboard) (map[string]any, error) {
 	}, nil
 }
 
-func variables() []any {
-	query := func(name, label, q string) map[string]any {
-		return map[string]any{
-			"allValue":    ".+",
+// variables are the data source, then the application label, job and
+// instance, each narrowing the next. The application's All is .* rather than
+// .+ so that series without the label (no relabelling sets it) still match.
+func (r renderer) variables() []any {
+	query := func(name, label, q, all, desc string) map[string]any {
+		v := map[string]any{
+			"allValue":    all,
 			"current":     map[string]any{"selected": true, "text": []string{"All"}, "value": []string{"$__all"}},
 			"datasource":  dsRef,
 			"definition":  q,
@@ -233,7 +248,13 @@ func variables() []any {
 			"sort":        1,
 			"type":        "query",
 		}
+		if desc != "" {
+			v["description"] = desc
+		}
+		return v
 	}
+	app := r.th.AppLabel
+	appSel := fmt.Sprintf(`%[1]s=~"$%[1]s"`, app)
 	return []any{
 		map[string]any{
 			"current":     map[string]any{"selected": false, "text": "Prometheus", "value": "${DS_PROMETHEUS}"},
@@ -249,18 +270,20 @@ func variables() []any {
 			"skipUrlSync": false,
 			"type":        "datasource",
 		},
-		query("job", "Job", `label_values(beam_up, job)`),
-		query("instance", "Instance", `label_values(beam_up{job=~"$job"}, instance)`),
+		query(app, "Application", fmt.Sprintf(`label_values(beam_up, %s)`, app), ".*",
+			fmt.Sprintf("The %s target label (app_label in alerts/thresholds.yml), set by your relabelling: see "+
+				"observability.md. All also matches nodes without it.", app)),
+		query("job", "Job", fmt.Sprintf(`label_values(beam_up{%s}, job)`, appSel), ".+", ""),
+		query("instance", "Instance", fmt.Sprintf(`label_values(beam_up{%s,job=~"$job"}, instance)`, appSel), ".+", ""),
 	}
 }
 
-func (r renderer) thresholds(keys []string) (map[string]any, error) {
-	steps := []any{map[string]any{"color": "green", "value": nil}}
-	type step struct {
-		v     float64
-		color string
+func (r renderer) thresholds(keys []string, fixed []step) (map[string]any, error) {
+	if len(keys) > 0 && len(fixed) > 0 {
+		return nil, fmt.Errorf("alert thresholds and fixed steps on one panel")
 	}
-	var ss []step
+	steps := []any{map[string]any{"color": "green", "value": nil}}
+	ss := append([]step(nil), fixed...)
 	for _, k := range keys {
 		v, err := r.th.Lookup(k)
 		if err != nil {
@@ -272,9 +295,9 @@ func (r renderer) thresholds(keys []string) (map[string]any, error) {
 		}
 		ss = append(ss, step{v, color})
 	}
-	sort.Slice(ss, func(a, b int) bool { return ss[a].v < ss[b].v })
+	sort.Slice(ss, func(a, b int) bool { return ss[a].value < ss[b].value })
 	for _, s := range ss {
-		steps = append(steps, map[string]any{"color": s.color, "value": s.v})
+		steps = append(steps, map[string]any{"color": s.color, "value": s.value})
 	}
 	return map[string]any{"mode": "absolute", "steps": steps}, nil
 }
@@ -287,7 +310,7 @@ func (r renderer) panel(p panel, id, x, y int) (map[string]any, error) {
 	if p.conditional {
 		desc = ConditionalNote + " (beam_lock_counting_available 1); standard builds show no data here. " + desc
 	}
-	th, err := r.thresholds(p.thresholdKeys)
+	th, err := r.thresholds(p.thresholdKeys, p.steps)
 	if err != nil {
 		return nil, err
 	}
