@@ -28,11 +28,12 @@ const (
 	ReasonRefused     = "refused"      // the node refused us before the challenge
 	ReasonTimeout     = "timeout"      // the node accepted TCP and then said nothing
 	ReasonTLS         = "tls"          // the TLS handshake failed (certificates, versions)
-	ReasonProtocol    = "protocol"     // anything else in the handshake
+	ReasonWrongNode   = "wrong_node"   // another node answered; it got nothing derived from the cookie
+	ReasonProtocol    = "protocol"     // anything else in the handshake, missing capabilities included
 )
 
 // Reasons lists every connection error reason, so that counters can start at 0.
-var Reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonProtocol}
+var Reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonWrongNode, ReasonProtocol}
 
 // Backoff between connection attempts. A wrong cookie makes the target log
 // one rejection per attempt, so attempts must thin out.
@@ -146,7 +147,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.local = local
 	// A handshake of its own keeps this target's last error apart.
-	c.handshake = &hiddenHandshake{name: local.handshake.name, creation: local.handshake.creation}
+	c.handshake = &hiddenHandshake{name: local.handshake.name, creation: local.handshake.creation, peer: cfg.Target}
 	c.route = &route{
 		epmdPort: cfg.EPMDPort,
 		distPort: cfg.DistPort,
@@ -388,6 +389,8 @@ func classify(err error) string {
 		return ReasonAuth
 	case errors.Is(err, ErrNotAllowed):
 		return ReasonRefused
+	case errors.Is(err, ErrWrongNode):
+		return ReasonWrongNode
 	case errors.As(err, &netErr) && netErr.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
 		return ReasonTimeout
 	case errors.As(err, &netErr):
