@@ -37,9 +37,20 @@ const (
 	opUnlinkIDAck          = 36
 	passThrough            = 112
 	versionMagic           = 131
-	maxPacketSize          = 256 << 20
 	defaultNetTickTime     = 60 * time.Second
 	tickIntervalsPerPeriod = 4
+)
+
+// Frame sizes. Every frame after the handshake starts with its length, which
+// the peer chooses: the buffer for a frame starts at firstFrameBuffer and
+// grows with the bytes that have arrived, so a peer that announces more than
+// it sends costs us what it sent. MaxFrameSize is the hard cap: a longer
+// frame ends the connection before any of it is read. The largest reply the
+// exporter asks for, a probe ranking at its bound of 1,000 rows, is far
+// smaller than the cap.
+const (
+	MaxFrameSize     = 64 << 20
+	firstFrameBuffer = 4 << 10
 )
 
 var errUnsupported = errors.New("not supported by a read-only exporter")
@@ -186,27 +197,27 @@ func (c *connection) write(packet []byte) error {
 // whole period is dead, even when TCP has not noticed (a frozen node, a
 // half-open connection).
 func (c *connection) readLoop(router node.CoreRouter) error {
+	in := countingReader{r: c.conn, n: &c.stats.bytesIn}
 	var size [4]byte
 	for {
 		if c.ctx.Err() != nil {
 			return context.Cause(c.ctx)
 		}
 		c.conn.SetReadDeadline(time.Now().Add(c.proto.tickTime()))
-		if _, err := io.ReadFull(c.conn, size[:]); err != nil {
+		if _, err := io.ReadFull(in, size[:]); err != nil {
 			return fmt.Errorf("reading from %s: %w", c.peer, err)
 		}
 		n := binary.BigEndian.Uint32(size[:])
 		if n == 0 {
 			continue // a tick
 		}
-		if n > maxPacketSize {
-			return fmt.Errorf("packet of %d bytes from %s exceeds the %d byte limit", n, c.peer, maxPacketSize)
+		if n > MaxFrameSize {
+			return fmt.Errorf("%s announced a frame of %d bytes, over the %d byte limit", c.peer, n, MaxFrameSize)
 		}
-		packet := make([]byte, n)
-		if _, err := io.ReadFull(c.conn, packet); err != nil {
+		packet, err := readFrame(in, int(n))
+		if err != nil {
 			return fmt.Errorf("reading from %s: %w", c.peer, err)
 		}
-		c.stats.bytesIn.Add(uint64(4 + n))
 		c.stats.msgsIn.Add(1)
 		control, payload, err := decodePacket(packet)
 		if err != nil {
@@ -219,6 +230,41 @@ func (c *connection) readLoop(router node.CoreRouter) error {
 			return err
 		}
 	}
+}
+
+// readFrame reads a frame of n bytes into a buffer that grows as they
+// arrive: at most twice what has arrived, or firstFrameBuffer.
+func readFrame(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, firstFrameBuffer))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), len(buf)+min(n-len(buf), len(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// countingReader counts the bytes read as they arrive, so that the stats
+// show a frame in progress too.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (cr countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.n.Add(uint64(n))
+	return n, err
 }
 
 func (c *connection) logf(format string, args ...any) {
