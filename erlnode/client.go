@@ -146,6 +146,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.local = local
+	c.proto.self = local.self.Self()
 	// A handshake of its own keeps this target's last error apart.
 	c.handshake = &hiddenHandshake{name: local.handshake.name, creation: local.handshake.creation, peer: cfg.Target}
 	c.route = &route{
@@ -408,7 +409,7 @@ func (c *Client) Close() {
 		if lc.hasSession {
 			// The session would end on its own when the connection drops;
 			// telling it first restores the node's flags without delay.
-			c.local.inbox.Send(lc.session, etf.Atom("stop"))
+			lc.dist.sendTo(lc.session, etf.Atom("stop"))
 		}
 		lc.probeOnce.Unlock()
 		time.Sleep(50 * time.Millisecond) // let the stop leave before the socket closes
