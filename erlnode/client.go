@@ -28,11 +28,12 @@ const (
 	ReasonRefused     = "refused"      // the node refused us before the challenge
 	ReasonTimeout     = "timeout"      // the node accepted TCP and then said nothing
 	ReasonTLS         = "tls"          // the TLS handshake failed (certificates, versions)
-	ReasonProtocol    = "protocol"     // anything else in the handshake
+	ReasonWrongNode   = "wrong_node"   // another node answered; it got nothing derived from the cookie
+	ReasonProtocol    = "protocol"     // anything else in the handshake, missing capabilities included
 )
 
 // Reasons lists every connection error reason, so that counters can start at 0.
-var Reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonProtocol}
+var Reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonWrongNode, ReasonProtocol}
 
 // Backoff between connection attempts after the node itself turned us away
 // (see backsOff). A wrong cookie makes the target log one rejection per
@@ -159,8 +160,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.local = local
+	c.proto.self = local.self.Self()
 	// A handshake of its own keeps this target's last error apart.
-	c.handshake = &hiddenHandshake{name: local.handshake.name, creation: local.handshake.creation}
+	c.handshake = &hiddenHandshake{name: local.handshake.name, creation: local.handshake.creation, peer: cfg.Target}
 	c.route = &route{
 		epmdPort: cfg.EPMDPort,
 		distPort: cfg.DistPort,
@@ -415,6 +417,8 @@ func classify(err error) string {
 		return ReasonAuth
 	case errors.Is(err, ErrNotAllowed):
 		return ReasonRefused
+	case errors.Is(err, ErrWrongNode):
+		return ReasonWrongNode
 	case errors.As(err, &netErr) && netErr.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
 		return ReasonTimeout
 	case errors.As(err, &netErr):
@@ -432,7 +436,7 @@ func (c *Client) Close() {
 		if lc.hasSession {
 			// The session would end on its own when the connection drops;
 			// telling it first restores the node's flags without delay.
-			c.local.inbox.Send(lc.session, etf.Atom("stop"))
+			lc.dist.sendTo(lc.session, etf.Atom("stop"))
 		}
 		lc.probeOnce.Unlock()
 		time.Sleep(50 * time.Millisecond) // let the stop leave before the socket closes

@@ -1,6 +1,11 @@
 // Distribution capability flags, and the set the exporter advertises.
 package erlnode
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Capability bits of the Erlang distribution handshake, as defined by ERTS
 // (kernel/include/dist.hrl).
 const (
@@ -50,3 +55,32 @@ const advertisedFlags = flagsMandatoryOTP25 | flagMandatory25Digest | flagDistMo
 // requiredPeerFlags are the capabilities the exporter relies on in a peer.
 const requiredPeerFlags = flagExtendedReferences | flagExtendedPidsPorts | flagUTF8Atoms |
 	flagMapTag | flagBigCreation | flagHandshake23
+
+// flagNames names the capabilities the exporter may have to ask for, as
+// dist.hrl spells them, for error messages.
+var flagNames = []struct {
+	flag uint64
+	name string
+}{
+	{flagExtendedReferences, "EXTENDED_REFERENCES"},
+	{flagExtendedPidsPorts, "EXTENDED_PIDS_PORTS"},
+	{flagUTF8Atoms, "UTF8_ATOMS"},
+	{flagMapTag, "MAP_TAG"},
+	{flagBigCreation, "BIG_CREATION"},
+	{flagHandshake23, "HANDSHAKE_23"},
+}
+
+// describeFlags names the bits of f, and shows any it cannot name in hex.
+func describeFlags(f uint64) string {
+	var names []string
+	for _, n := range flagNames {
+		if f&n.flag != 0 {
+			names = append(names, n.name)
+			f &^= n.flag
+		}
+	}
+	if f != 0 {
+		names = append(names, fmt.Sprintf("0x%x", f))
+	}
+	return strings.Join(names, ", ")
+}

@@ -25,6 +25,15 @@ var (
 	// ErrNotAllowed means the peer refused the connection before the challenge
 	// (its net_kernel does not allow our node name, or it is not distributed).
 	ErrNotAllowed = errors.New("the node refused the connection (not_allowed or nok)")
+	// ErrWrongNode means the peer's challenge carries another name than the
+	// node we were asked to reach. The digest of a challenge proves the cookie
+	// to whoever made the challenge, so it goes only to the node we meant:
+	// otherwise whoever answers could relay another node's challenge through
+	// us and log in to that node with our digest.
+	ErrWrongNode = errors.New("the node answered under another name")
+	// ErrCapabilities means the peer lacks distribution flags the exporter
+	// relies on.
+	ErrCapabilities = errors.New("the node lacks distribution capabilities the exporter needs")
 )
 
 // handshakeTimeout bounds the whole exchange, so a peer that accepts the TCP
@@ -43,6 +52,9 @@ type peerDetails struct {
 type hiddenHandshake struct {
 	name     string
 	creation uint32
+	// peer is the node this handshake may prove the cookie to: the name the
+	// Client was asked to reach. Empty refuses every peer.
+	peer string
 	// lastErr keeps why the latest attempt failed: ergo replaces every
 	// handshake error with its own "no route".
 	lastErr atomic.Pointer[error]
@@ -66,7 +78,7 @@ func (h *hiddenHandshake) Accept(_ net.Addr, _ lib.NetReadWriter, _ bool, _ stri
 	return node.HandshakeDetails{}, errors.New("inbound distribution connections are refused")
 }
 
-func (h *hiddenHandshake) Start(_ net.Addr, conn lib.NetReadWriter, tls bool, cookie string) (node.HandshakeDetails, error) {
+func (h *hiddenHandshake) Start(remote net.Addr, conn lib.NetReadWriter, tls bool, cookie string) (node.HandshakeDetails, error) {
 	deadline := time.Now().Add(handshakeTimeout)
 	conn.SetReadDeadline(deadline)
 	conn.SetWriteDeadline(deadline)
@@ -79,7 +91,7 @@ func (h *hiddenHandshake) Start(_ net.Addr, conn lib.NetReadWriter, tls bool, co
 	if tls {
 		framing.header = 4
 	}
-	peer, name, err := h.exchange(framing, cookie)
+	peer, name, err := h.exchange(framing, remote, cookie)
 	if err != nil {
 		h.lastErr.Store(&err)
 		return node.HandshakeDetails{}, err
@@ -93,7 +105,7 @@ func (h *hiddenHandshake) Start(_ net.Addr, conn lib.NetReadWriter, tls bool, co
 	}, nil
 }
 
-func (h *hiddenHandshake) exchange(conn handshakeFraming, cookie string) (peerDetails, string, error) {
+func (h *hiddenHandshake) exchange(conn handshakeFraming, remote net.Addr, cookie string) (peerDetails, string, error) {
 	var peer peerDetails
 
 	// send_name: 'N', flags, creation, name.
@@ -144,8 +156,17 @@ func (h *hiddenHandshake) exchange(conn handshakeFraming, cookie string) (peerDe
 		return peer, "", errors.New("challenge message truncated")
 	}
 	name := string(challengeMsg[19 : 19+nameLen])
+	// Nothing derived from the cookie has left yet; from here on it does, so
+	// the peer must be the node we were asked for, by its exact name. A node
+	// names itself in its challenge with its own node atom, byte for byte
+	// what erlang:node() returns there, and that is the name a Client is
+	// given: there is no short or long form of it to reconcile.
+	if h.peer == "" || name != h.peer {
+		return peer, "", fmt.Errorf("%w: asked for %s, the node at %s answered as %s (set the target to the node's own name, erlang:node() on it, if that is the node you meant)",
+			ErrWrongNode, h.peer, remote, quoteName(name))
+	}
 	if missing := requiredPeerFlags &^ peer.flags; missing != 0 {
-		return peer, "", fmt.Errorf("the node lacks distribution capabilities 0x%x", missing)
+		return peer, "", fmt.Errorf("%w: %s did not offer %s (OTP 23 or later offers them all)", ErrCapabilities, h.peer, describeFlags(missing))
 	}
 
 	// send_challenge_reply: 'r', our challenge, digest of theirs.
@@ -228,6 +249,16 @@ func (f handshakeFraming) read() ([]byte, error) {
 func isConnReset(err error) bool {
 	var opErr *net.OpError
 	return errors.As(err, &opErr) && !opErr.Timeout()
+}
+
+// quoteName quotes a name the peer sent for a log line: it may be anything,
+// of any length up to what the handshake framing allows.
+func quoteName(name string) string {
+	const limit = 300 // a node name has at most 255 bytes before the @
+	if len(name) > limit {
+		return strconv.Quote(name[:limit]) + "..."
+	}
+	return strconv.Quote(name)
 }
 
 func truncate(b []byte) string {

@@ -12,8 +12,8 @@ import (
 	"github.com/ergo-services/ergo/node"
 )
 
-// localNode is one ergo node and the one process on it that sends every call
-// and receives every reply. A process runs one per local node name, whatever
+// localNode is one ergo node and the one process on it, whose pid every call
+// gives as its sender. A process runs one per local node name, whatever
 // the number of targets: each target gets its own route (cookie, TLS,
 // handshake and proto) through the resolver. One node per name also keeps
 // the process clear of ergo's package-level state, which every node start
@@ -24,8 +24,8 @@ import (
 type localNode struct {
 	name      string
 	node      node.Node
-	inbox     gen.Process
-	calls     *calls
+	self      gen.Process
+	refs      *refs
 	resolver  *resolver
 	handshake *hiddenHandshake // ergo initialises it with our name and creation
 
@@ -74,7 +74,7 @@ func (l *localNode) detach(c *Client) {
 func startLocal(name string) (*localNode, error) {
 	l := &localNode{
 		name:      name,
-		calls:     newCalls(),
+		refs:      newRefs(),
 		resolver:  &resolver{},
 		handshake: &hiddenHandshake{},
 		clients:   map[string]*Client{},
@@ -96,12 +96,14 @@ func startLocal(name string) (*localNode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the local distribution node %s: %w", name, err)
 	}
-	p, err := n.Spawn("", gen.ProcessOptions{MailboxSize: 1024}, &inbox{calls: l.calls})
+	// The mailbox stays empty: every route's proto keeps messages from the
+	// nodes away from ergo's router.
+	p, err := n.Spawn("", gen.ProcessOptions{MailboxSize: 16}, &caller{})
 	if err != nil {
 		n.Stop()
-		return nil, fmt.Errorf("starting the inbox process: %w", err)
+		return nil, fmt.Errorf("starting the caller process: %w", err)
 	}
-	l.node, l.inbox = n, p
+	l.node, l.self = n, p
 	return l, nil
 }
 

@@ -1,5 +1,5 @@
-// The distribution protocol after the handshake: framing, ticks, and the
-// control messages a hidden, read-only client needs.
+// The distribution protocol after the handshake: framing, ticks, the control
+// messages a hidden, read-only client needs, and the replies to its calls.
 package erlnode
 
 import (
@@ -37,9 +37,20 @@ const (
 	opUnlinkIDAck          = 36
 	passThrough            = 112
 	versionMagic           = 131
-	maxPacketSize          = 256 << 20
 	defaultNetTickTime     = 60 * time.Second
 	tickIntervalsPerPeriod = 4
+)
+
+// Frame sizes. Every frame after the handshake starts with its length, which
+// the peer chooses: the buffer for a frame starts at firstFrameBuffer and
+// grows with the bytes that have arrived, so a peer that announces more than
+// it sends costs us what it sent. MaxFrameSize is the hard cap: a longer
+// frame ends the connection before any of it is read. The largest reply the
+// exporter asks for, a probe ranking at its bound of 1,000 rows, is far
+// smaller than the cap.
+const (
+	MaxFrameSize     = 64 << 20
+	firstFrameBuffer = 4 << 10
 )
 
 var errUnsupported = errors.New("not supported by a read-only exporter")
@@ -52,6 +63,9 @@ type distProto struct {
 	// netTickTime is the target's net_ticktime: a connection silent for that
 	// long is dead, and we tick four times per period so the node keeps us.
 	netTickTime time.Duration
+	// self is the pid the exporter's calls come from; a message to any other
+	// pid is not for us.
+	self etf.Pid
 	// closed, if set, learns that a connection ended, and why.
 	closed func(c *connection, err error)
 	logf   func(format string, args ...any)
@@ -85,8 +99,17 @@ type connection struct {
 
 	writeMu   sync.Mutex
 	lastWrite atomic.Int64 // unix nanoseconds
-	stats     struct{ bytesIn, bytesOut, msgsIn, msgsOut atomic.Uint64 }
+	stats     struct{ bytesIn, bytesOut, msgsIn, msgsOut, dropped atomic.Uint64 }
 	warnOnce  sync.Once
+	strayOnce sync.Once
+
+	// waiting holds the calls sent on this connection that wait for a reply,
+	// by reference. The reader hands each reply to its call directly: a
+	// reply is taken only from the connection its call went out on, and no
+	// mailbox is shared with other targets, so a node that floods us slows
+	// down nobody's replies but its own.
+	waitMu  sync.Mutex
+	waiting map[etf.Ref]chan etf.Term
 }
 
 var _ node.ConnectionInterface = (*connection)(nil)
@@ -105,6 +128,7 @@ func (p *distProto) Init(ctx context.Context, conn lib.NetReadWriter, nodename s
 		creation:  details.Creation,
 
 		terminated: make(chan struct{}),
+		waiting:    map[etf.Ref]chan etf.Term{},
 	}
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
 	p.mu.Lock()
@@ -116,10 +140,13 @@ func (p *distProto) Init(ctx context.Context, conn lib.NetReadWriter, nodename s
 	return c, nil
 }
 
-func (p *distProto) Serve(ci node.ConnectionInterface, router node.CoreRouter) {
+// Serve reads the connection until it ends. Nothing read is handed to ergo's
+// router: the replies go straight to their calls (see expect), and the
+// exporter's process has no mailbox anyone can fill.
+func (p *distProto) Serve(ci node.ConnectionInterface, _ node.CoreRouter) {
 	c := ci.(*connection)
 	go c.ticker()
-	err := c.readLoop(router)
+	err := c.readLoop()
 	c.cancel(err)
 	if p.closed != nil {
 		p.closed(c, err)
@@ -185,28 +212,28 @@ func (c *connection) write(packet []byte) error {
 // four times per net tick period, so a connection that stays silent for a
 // whole period is dead, even when TCP has not noticed (a frozen node, a
 // half-open connection).
-func (c *connection) readLoop(router node.CoreRouter) error {
+func (c *connection) readLoop() error {
+	in := countingReader{r: c.conn, n: &c.stats.bytesIn}
 	var size [4]byte
 	for {
 		if c.ctx.Err() != nil {
 			return context.Cause(c.ctx)
 		}
 		c.conn.SetReadDeadline(time.Now().Add(c.proto.tickTime()))
-		if _, err := io.ReadFull(c.conn, size[:]); err != nil {
+		if _, err := io.ReadFull(in, size[:]); err != nil {
 			return fmt.Errorf("reading from %s: %w", c.peer, err)
 		}
 		n := binary.BigEndian.Uint32(size[:])
 		if n == 0 {
 			continue // a tick
 		}
-		if n > maxPacketSize {
-			return fmt.Errorf("packet of %d bytes from %s exceeds the %d byte limit", n, c.peer, maxPacketSize)
+		if n > MaxFrameSize {
+			return fmt.Errorf("%s announced a frame of %d bytes, over the %d byte limit", c.peer, n, MaxFrameSize)
 		}
-		packet := make([]byte, n)
-		if _, err := io.ReadFull(c.conn, packet); err != nil {
+		packet, err := readFrame(in, int(n))
+		if err != nil {
 			return fmt.Errorf("reading from %s: %w", c.peer, err)
 		}
-		c.stats.bytesIn.Add(uint64(4 + n))
 		c.stats.msgsIn.Add(1)
 		control, payload, err := decodePacket(packet)
 		if err != nil {
@@ -215,10 +242,45 @@ func (c *connection) readLoop(router node.CoreRouter) error {
 			c.warnOnce.Do(func() { c.logf("dropping a message from %s that cannot be decoded: %v", c.peer, err) })
 			continue
 		}
-		if err := c.handle(router, control, payload); err != nil {
+		if err := c.handle(control, payload); err != nil {
 			return err
 		}
 	}
+}
+
+// readFrame reads a frame of n bytes into a buffer that grows as they
+// arrive: at most twice what has arrived, or firstFrameBuffer.
+func readFrame(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, firstFrameBuffer))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), len(buf)+min(n-len(buf), len(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// countingReader counts the bytes read as they arrive, so that the stats
+// show a frame in progress too.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (cr countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.n.Add(uint64(n))
+	return n, err
 }
 
 func (c *connection) logf(format string, args ...any) {
@@ -260,9 +322,9 @@ func decodePacket(packet []byte) (control etf.Tuple, payload etf.Term, err error
 }
 
 // handle acts on one control message. The exporter holds no links and runs
-// nothing on request: it takes messages and monitors addressed to its own
-// processes, acknowledges unlinks, and ignores the rest.
-func (c *connection) handle(router node.CoreRouter, control etf.Tuple, payload etf.Term) error {
+// nothing on request: it takes the replies to its calls, answers monitors,
+// acknowledges unlinks, and ignores the rest.
+func (c *connection) handle(control etf.Tuple, payload etf.Term) error {
 	op, ok := control[0].(int)
 	if !ok {
 		return nil
@@ -282,29 +344,31 @@ func (c *connection) handle(router node.CoreRouter, control etf.Tuple, payload e
 		return r, ok
 	}
 	switch op {
-	case opSend:
-		if to, ok := pid(2); ok {
-			router.RouteSend(etf.Pid{}, to, payload)
+	case opSend, opSendSender:
+		// {2, Unused, To} and {22, From, To}: only a reply to one of our
+		// calls is wanted; everything else is dropped here.
+		to, ok := pid(2)
+		if !ok || to != c.proto.self {
+			c.stray()
+			return nil
 		}
-	case opSendSender:
-		from, _ := pid(1)
-		if to, ok := pid(2); ok {
-			router.RouteSend(from, to, payload)
+		if from, ok := pid(1); op == opSendSender && (!ok || string(from.Node) != c.peer) {
+			c.stray()
+			return nil
 		}
+		c.deliver(payload)
 	case opMonitorP:
-		// The probe's session process watches our caller, to end when we do.
-		from, ok1 := pid(1)
-		to, ok2 := pid(2)
-		r, ok3 := ref(3)
-		if ok1 && ok2 && ok3 {
-			router.RouteMonitor(from, to, r)
-		}
-	case opDemonitorP:
+		// {19, From, To, Ref}. The probe's session watches the pid our calls
+		// come from, to end when we go. That pid lives as long as the
+		// connection, so its monitor needs nothing from us: the node sees
+		// the connection end. Any other pid, or a name, is not here.
 		from, ok1 := pid(1)
 		r, ok2 := ref(3)
-		if ok1 && ok2 {
-			router.RouteDemonitor(from, r)
+		if to, ok := pid(2); ok1 && ok2 && (!ok || to != c.proto.self) && len(control) > 2 {
+			return c.sendControl(etf.Tuple{opMonitorPExit, control[2], from, r, etf.Atom("noproc")}, nil)
 		}
+	case opDemonitorP:
+		// Nothing was registered for a monitor, so nothing is to forget.
 	case opUnlinkID:
 		// {35, Id, From, To}: OTP 26+ expects an acknowledgement even though
 		// we never link to anything.
@@ -319,6 +383,65 @@ func (c *connection) handle(router node.CoreRouter, control etf.Tuple, payload e
 		c.logf("ignoring distribution operation %d from %s", op, c.peer)
 	}
 	return nil
+}
+
+// expect registers a call by its reference before the call goes out on this
+// connection; the reply, if one comes on this connection, arrives on the
+// channel. The caller must forget the reference when it stops waiting.
+func (c *connection) expect(ref etf.Ref) <-chan etf.Term {
+	ch := make(chan etf.Term, 1)
+	c.waitMu.Lock()
+	c.waiting[ref] = ch
+	c.waitMu.Unlock()
+	return ch
+}
+
+func (c *connection) forgetCall(ref etf.Ref) {
+	c.waitMu.Lock()
+	delete(c.waiting, ref)
+	c.waitMu.Unlock()
+}
+
+// deliver hands a reply, {Ref, Reply} as gen_server:reply/2 sends it, to the
+// call waiting for it here. A reply nobody waits for (its call timed out) is
+// dropped quietly; anything else, with a line in the log.
+func (c *connection) deliver(payload etf.Term) {
+	t, ok := payload.(etf.Tuple)
+	if !ok || len(t) != 2 {
+		c.stray()
+		return
+	}
+	ref, ok := t[0].(etf.Ref)
+	if !ok || string(ref.Node) != c.nodename {
+		c.stray() // not a reference we made
+		return
+	}
+	c.waitMu.Lock()
+	ch, ok := c.waiting[ref]
+	delete(c.waiting, ref)
+	c.waitMu.Unlock()
+	if !ok {
+		c.stats.dropped.Add(1)
+		return
+	}
+	ch <- t[1] // never blocks: one slot, one delivery per reference
+}
+
+// stray drops a message that is not a reply to us, and says so once per
+// connection: a node that sends them is misbehaving or hostile.
+func (c *connection) stray() {
+	c.stats.dropped.Add(1)
+	c.strayOnce.Do(func() { c.logf("dropping messages from %s that answer none of the exporter's calls", c.peer) })
+}
+
+// sendTo sends message to the process to on the peer, from our pid.
+func (c *connection) sendTo(to etf.Pid, message etf.Term) error {
+	return c.sendControl(etf.Tuple{opSendSender, c.proto.self, to}, message)
+}
+
+// sendReg sends message to the process registered as name on the peer.
+func (c *connection) sendReg(name string, message etf.Term) error {
+	return c.sendControl(etf.Tuple{opRegSend, c.proto.self, etf.Atom(""), etf.Atom(name)}, message)
 }
 
 func (c *connection) sendControl(control etf.Tuple, payload etf.Term) error {

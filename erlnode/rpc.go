@@ -1,4 +1,4 @@
-// Remote calls through the node's rex server, with our own table of pending calls.
+// Remote calls through the node's rex server, each waiting on its own connection for its reply.
 package erlnode
 
 import (
@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,74 +26,37 @@ type BadRPCError struct{ Reason string }
 
 func (e *BadRPCError) Error() string { return "the node answered badrpc: " + e.Reason }
 
-// calls is the table of calls waiting for a reply. ergo v1.999.224 has no RPC
-// helper, so we speak rex's gen_server protocol ourselves.
-type calls struct {
-	mu      sync.Mutex
-	pending map[etf.Ref]chan etf.Term
+// refs makes the references that tag calls. ergo v1.999.224 has no RPC
+// helper, so we speak rex's gen_server protocol ourselves; the calls waiting
+// for a reply are kept by the connection they went out on (proto.go).
+type refs struct {
 	counter atomic.Uint64
 	salt    uint32
 }
 
-func newCalls() *calls {
+func newRefs() *refs {
 	var salt [4]byte
 	rand.Read(salt[:])
-	return &calls{pending: make(map[etf.Ref]chan etf.Term), salt: binary.BigEndian.Uint32(salt[:])}
+	return &refs{salt: binary.BigEndian.Uint32(salt[:])}
 }
 
-// makeRef builds a reference unique for the life of the process. ergo's own
+// make builds a reference unique for the life of the process. ergo's own
 // MakeRef keeps only 18 bits of its counter and repeats after 262,144 refs,
 // which could match a late reply to the wrong call.
-func (cs *calls) makeRef(self etf.Pid) etf.Ref {
-	n := cs.counter.Add(1)
+func (rs *refs) make(self etf.Pid) etf.Ref {
+	n := rs.counter.Add(1)
 	return etf.Ref{
 		Node:     self.Node,
 		Creation: self.Creation,
-		ID:       [5]uint32{uint32(n & 0x3ffff), uint32(n >> 18), cs.salt},
+		ID:       [5]uint32{uint32(n & 0x3ffff), uint32(n >> 18), rs.salt},
 	}
 }
 
-func (cs *calls) add(ref etf.Ref) chan etf.Term {
-	ch := make(chan etf.Term, 1)
-	cs.mu.Lock()
-	cs.pending[ref] = ch
-	cs.mu.Unlock()
-	return ch
-}
-
-func (cs *calls) remove(ref etf.Ref) {
-	cs.mu.Lock()
-	delete(cs.pending, ref)
-	cs.mu.Unlock()
-}
-
-// deliver hands a reply to its waiting call; a reply nobody waits for (the
-// call timed out) is dropped.
-func (cs *calls) deliver(ref etf.Ref, reply etf.Term) {
-	cs.mu.Lock()
-	ch, ok := cs.pending[ref]
-	delete(cs.pending, ref)
-	cs.mu.Unlock()
-	if ok {
-		ch <- reply
-	}
-}
-
-// inbox is the only process on the local node: the sender of every call to
-// every target, and the receiver of every reply.
-type inbox struct {
+// caller is the local node's one process. Its pid is where every call says
+// the reply should go, and what the probe's session monitors; the replies
+// themselves never reach its mailbox (see distProto.Serve).
+type caller struct {
 	gen.Server
-	calls *calls
-}
-
-func (in *inbox) HandleInfo(_ *gen.ServerProcess, message etf.Term) gen.ServerStatus {
-	// rex answers a '$gen_call' with {Ref, Reply}.
-	if t, ok := message.(etf.Tuple); ok && len(t) == 2 {
-		if ref, ok := t[0].(etf.Ref); ok {
-			in.calls.deliver(ref, t[1])
-		}
-	}
-	return gen.ServerStatusOK
 }
 
 // Call runs module:function(args...) on the node: it sends {call, M, F, A,
@@ -110,17 +72,19 @@ func (c *Client) Call(ctx context.Context, module, function string, args ...etf.
 		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
 		defer cancel()
 	}
-	self := c.local.inbox.Self()
-	ref := c.local.calls.makeRef(self)
-	ch := c.local.calls.add(ref)
-	defer c.local.calls.remove(ref)
+	self := c.local.self.Self()
+	ref := c.local.refs.make(self)
+	// The call goes out on the connection whose handshake checked the
+	// node's name, and only a reply on that same connection answers it.
+	ch := conn.dist.expect(ref)
+	defer conn.dist.forgetCall(ref)
 
 	request := etf.Tuple{
 		etf.Atom("$gen_call"),
 		etf.Tuple{self, ref},
 		etf.Tuple{etf.Atom("call"), etf.Atom(module), etf.Atom(function), etf.List(args), etf.Atom("user")},
 	}
-	if err := c.local.inbox.Send(gen.ProcessID{Name: "rex", Node: c.cfg.Target}, request); err != nil {
+	if err := conn.dist.sendReg("rex", request); err != nil {
 		return nil, fmt.Errorf("calling %s:%s: %w", module, function, err)
 	}
 	select {

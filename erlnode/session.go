@@ -107,7 +107,7 @@ func (c *Client) EnsureSession(ctx context.Context) error {
 		return err
 	}
 	opts := etf.Map{etf.Atom("msacc"): c.cfg.MSAcc}
-	reply, err := c.Call(ctx, ProbeModule, "session", c.local.inbox.Self(), opts)
+	reply, err := c.Call(ctx, ProbeModule, "session", c.local.self.Self(), opts)
 	if err != nil {
 		return fmt.Errorf("starting the probe session: %w", err)
 	}
