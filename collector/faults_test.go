@@ -3,7 +3,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/beam-exporter/beam_exporter/erlnode"
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 // tickTime is the net_ticktime of the nodes in these tests, in seconds: a
@@ -27,33 +27,17 @@ import (
 const tickTime = 4
 
 // logBuffer collects a logger's lines while a test reads them.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type logBuffer struct{ testkit.LockedBuffer }
 
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
+// lines returns the lines logged so far that contain substr.
 func (b *logBuffer) lines(substr string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []string
-	for _, line := range strings.Split(b.buf.String(), "\n") {
+	for _, line := range strings.Split(b.String(), "\n") {
 		if strings.Contains(line, substr) {
 			out = append(out, line)
 		}
 	}
 	return out
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // debugLogger logs everything, debug included, as main does with --log.level=debug.
@@ -105,18 +89,6 @@ func (l *live) timedScrape(t *testing.T, deadline, slack time.Duration) map[stri
 	return fams
 }
 
-func waitForWithin(t *testing.T, what string, limit time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func withTickTime(cfg *erlnode.Config) { cfg.NetTickTime = tickTime * time.Second }
 
 func startTickingNode(t *testing.T) *erltest.Node {
@@ -158,12 +130,12 @@ func TestFaultFrozenNode(t *testing.T) {
 	}
 
 	node.Signal(t, syscall.SIGCONT)
-	took := waitForWithin(t, "a full scrape after SIGCONT", 20*time.Second, func() bool {
+	took := testkit.WaitFor(t, "a full scrape after SIGCONT", 20*time.Second, func() bool {
 		return allSucceeded(l.timedScrape(t, 2*time.Second, 500*time.Millisecond))
 	})
 	t.Logf("frozen node: dead connection noticed after %s; recovered %s after SIGCONT; goroutines %d before, at most %d during",
 		noticed.Round(time.Millisecond), took.Round(time.Millisecond), before, maxGoroutines)
-	waitForWithin(t, "goroutines to settle", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "goroutines to settle", 10*time.Second, func() bool {
 		return runtime.NumGoroutine() <= before+5
 	})
 }
@@ -191,7 +163,7 @@ func TestFaultNetwork(t *testing.T) {
 	t.Run("cut", func(t *testing.T) {
 		accepted := proxy.Accepted()
 		proxy.Cut()
-		took := waitForWithin(t, "the exporter to notice the cut", time.Second, func() bool { return !l.client.Up() })
+		took := testkit.WaitFor(t, "the exporter to notice the cut", time.Second, func() bool { return !l.client.Up() })
 		if fams := l.timedScrape(t, 3*time.Second, 500*time.Millisecond); !allSucceeded(fams) {
 			t.Error("the first scrape after a cut did not reconnect and succeed")
 		}
@@ -221,7 +193,7 @@ func TestFaultNetwork(t *testing.T) {
 		// The link heals: the stalled connections are gone, new ones pass.
 		proxy.Cut()
 		proxy.Resume()
-		took := waitForWithin(t, "a full scrape after the link healed", 20*time.Second, func() bool {
+		took := testkit.WaitFor(t, "a full scrape after the link healed", 20*time.Second, func() bool {
 			return allSucceeded(l.timedScrape(t, 2*time.Second, 500*time.Millisecond))
 		})
 		t.Logf("half-open connection noticed after %s; reconnected %s after the link healed",
@@ -379,7 +351,7 @@ func TestFaultSoak(t *testing.T) {
 
 	reconnect := func() {
 		proxy.Cut()
-		waitForWithin(t, "the exporter to notice the cut", 2*time.Second, func() bool { return !l.client.Up() })
+		testkit.WaitFor(t, "the exporter to notice the cut", 2*time.Second, func() bool { return !l.client.Up() })
 	}
 	scrape := func() {
 		if !allSucceeded(l.scrape(t)) {
@@ -432,7 +404,7 @@ func TestFaultSoak(t *testing.T) {
 		t.Errorf("the node's atom count went from %v to %v across %d reconnects", atoms, after, reconnects)
 	}
 	// Refreshes and readers of cut connections finish in the background.
-	waitForWithin(t, "goroutines to settle", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "goroutines to settle", 10*time.Second, func() bool {
 		return runtime.NumGoroutine() <= goroutines+5
 	})
 	runtime.GC()

@@ -5,7 +5,6 @@ package collector
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/beam-exporter/beam_exporter/erlnode"
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 // probe GETs /probe and returns the status and body.
@@ -32,31 +32,8 @@ func probe(t *testing.T, base, target, module string, timeout time.Duration) (in
 	if module != "" {
 		q.Set("auth_module", module)
 	}
-	return fetch(t, base+"/probe?"+q.Encode(),
+	return testkit.Get(t, base+"/probe?"+q.Encode(),
 		"X-Prometheus-Scrape-Timeout-Seconds", strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64))
-}
-
-// fetch GETs u with the given header name, value pairs and returns the
-// status and body; 0 when the request failed. It uses t.Error, not
-// t.Fatal, so other goroutines may call it.
-func fetch(t *testing.T, u string, header ...string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest("GET", u, nil)
-	if err != nil {
-		t.Error(err)
-		return 0, ""
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Error(err)
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
 }
 
 func TestFleet(t *testing.T) {
@@ -142,7 +119,7 @@ func TestFleet(t *testing.T) {
 	t.Run("top through the pool", func(t *testing.T) {
 		before := fleet.Targets()
 		get := func(query string) (int, string) {
-			return fetch(t, srv.URL+"/top?"+query, "Accept", "application/json")
+			return testkit.Get(t, srv.URL+"/top?"+query, "Accept", "application/json")
 		}
 		status, body := get("target=" + url.QueryEscape(two.Name) + "&auth_module=two")
 		var snap TopSnapshot
@@ -263,8 +240,8 @@ func TestFleet(t *testing.T) {
 		if _, body := probe(t, srv.URL, one.Name, "", 10*time.Second); !strings.Contains(body, "\nbeam_up 1\n") {
 			t.Fatalf("the only module is the default:\n%.300s", body)
 		}
-		waitForWithin(t, "the idle target to be disconnected", 3*time.Second, func() bool { return len(idle.Targets()) == 0 })
-		waitForWithin(t, "the node to see the exporter go", 3*time.Second, func() bool {
+		testkit.WaitFor(t, "the idle target to be disconnected", 3*time.Second, func() bool { return len(idle.Targets()) == 0 })
+		testkit.WaitFor(t, "the node to see the exporter go", 3*time.Second, func() bool {
 			return one.Eval(t, "nodes(hidden).") == "[]"
 		})
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/beam-exporter/beam_exporter/erlnode"
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 // countingTarget counts the calls that reach the node.
@@ -372,7 +373,7 @@ func TestLiveProbeDisabled(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	waitForWithin(t, what, 10*time.Second, cond)
+	testkit.WaitFor(t, what, 10*time.Second, cond)
 }
 
 // A reconnect finds the probe loaded and must not load it again: a second

@@ -2,23 +2,14 @@
 package erltest
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 func TestMirrorFromAptSources(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, body string) {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name, body string) { testkit.WriteFile(t, dir, name, body, 0o644) }
 	write("sources.list", "# deb http://commented.example/debian bookworm main\n"+
 		"deb-src http://src.example/debian bookworm main\n"+
 		"deb [arch=amd64 signed-by=/k.gpg] https://third.example/apt stable main\n")
