@@ -59,17 +59,26 @@ func (t Tier) String() string {
 // configuration (for example, it needs the probe and code loading is off).
 var ErrUnavailable = errors.New("collector unavailable")
 
+// registration is what the registry knows of one collector.
 type registration struct {
 	tier    Tier
-	enabled *bool
 	factory func() Collector
+	// validate checks the collector's own flags; nil when it has none.
+	validate func() error
+
+	enabled *bool // --[no-]collector.<name>
+	named   bool  // set when the command line gives that flag
 }
 
 var registry = map[string]*registration{}
 
+var disableDefaults = kingpin.Flag("collector.disable-defaults",
+	"Disable every collector not switched on by its own --collector.<name> flag.").Default("false").Bool()
+
 // register adds a collector and its --collector.<name> flag; kingpin adds
-// the --no-collector.<name> form.
-func register(name string, enabledByDefault bool, tier Tier, factory func() Collector) {
+// the --no-collector.<name> form. Chain validatedBy to it when the
+// collector has flags of its own.
+func register(name string, enabledByDefault bool, tier Tier, factory func() Collector) *registration {
 	if _, dup := registry[name]; dup {
 		panic(fmt.Sprintf("collector %q registered twice", name))
 	}
@@ -79,11 +88,25 @@ func register(name string, enabledByDefault bool, tier Tier, factory func() Coll
 		state, def = "enabled", "true"
 	}
 	help := fmt.Sprintf("Enable the %s collector (%s tier; default: %s).", name, tier, state)
-	registry[name] = &registration{
-		tier:    tier,
-		enabled: kingpin.Flag("collector."+name, help).Default(def).Bool(),
-		factory: factory,
+	r := &registration{tier: tier, factory: factory}
+	r.enabled = kingpin.Flag("collector."+name, help).Default(def).IsSetByUser(&r.named).Bool()
+	registry[name] = r
+	return r
+}
+
+// validatedBy makes validate part of ValidateFlags.
+func (r *registration) validatedBy(validate func() error) *registration {
+	r.validate = validate
+	return r
+}
+
+// on reports whether the flags switch the collector on: its own flag when
+// the command line gives it, else its default, unless defaults are disabled.
+func (r *registration) on() bool {
+	if *disableDefaults && !r.named {
+		return false
 	}
+	return *r.enabled
 }
 
 // Names lists every registered collector, sorted.
@@ -100,7 +123,7 @@ func Names() []string {
 func Enabled() []string {
 	var names []string
 	for _, n := range Names() {
-		if *registry[n].enabled {
+		if registry[n].on() {
 			names = append(names, n)
 		}
 	}
@@ -141,14 +164,17 @@ func TierOf(name string) Tier {
 // IsEnabled reports whether the named collector is switched on.
 func IsEnabled(name string) bool {
 	r, ok := registry[name]
-	return ok && *r.enabled
+	return ok && r.on()
 }
 
-// ValidateFlags checks every collector's own flags.
+// ValidateFlags checks every collector's own flags, enabled or not: an auth
+// module may switch on a collector the flags leave off.
 func ValidateFlags() error {
-	for _, validate := range []func() error{ValidateProcessesFlags, ValidateETSFlags, ValidateLocksFlags} {
-		if err := validate(); err != nil {
-			return err
+	for _, name := range Names() {
+		if validate := registry[name].validate; validate != nil {
+			if err := validate(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -26,7 +26,7 @@ var (
 )
 
 func init() {
-	register("processes", true, TierSlow, func() Collector { return &processesCollector{} })
+	register("processes", true, TierSlow, func() Collector { return &processesCollector{} }).validatedBy(validateProcessesFlags)
 }
 
 var (
@@ -88,8 +88,8 @@ type processesCollector struct {
 	latest     *TopSnapshot // of generation
 }
 
-// ValidateProcessesFlags checks the collector's flags before anything starts.
-func ValidateProcessesFlags() error {
+// validateProcessesFlags checks the collector's flags before anything starts.
+func validateProcessesFlags() error {
 	if *processesTopN < 1 || *processesTopN > maxTopN {
 		return fmt.Errorf("--collector.processes.top-n must be within 1-%d, got %d", maxTopN, *processesTopN)
 	}
