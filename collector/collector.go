@@ -11,6 +11,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/ergo-services/ergo/etf"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beam-exporter/beam_exporter/erlnode"
 )
 
 // namespace prefixes every metric the exporter emits.
@@ -65,6 +67,8 @@ type registration struct {
 	factory func() Collector
 	// validate checks the collector's own flags; nil when it has none.
 	validate func() error
+	// session is what the collector needs the probe session to keep on.
+	session erlnode.SessionOptions
 
 	enabled *bool // --[no-]collector.<name>
 	named   bool  // set when the command line gives that flag
@@ -100,6 +104,13 @@ func (r *registration) validatedBy(validate func() error) *registration {
 	return r
 }
 
+// needs asks the probe session of every node the collector runs on to keep
+// what session names switched on.
+func (r *registration) needs(session erlnode.SessionOptions) *registration {
+	r.session = session
+	return r
+}
+
 // on reports whether the flags switch the collector on: its own flag when
 // the command line gives it, else its default, unless defaults are disabled.
 func (r *registration) on() bool {
@@ -128,6 +139,18 @@ func Enabled() []string {
 		}
 	}
 	return names
+}
+
+// Session is what the probe session must keep switched on for the named
+// collectors, for erlnode.Config.
+func Session(names []string) erlnode.SessionOptions {
+	var s erlnode.SessionOptions
+	for _, name := range names {
+		if r, ok := registry[name]; ok {
+			s.MicrostateAccounting = s.MicrostateAccounting || r.session.MicrostateAccounting
+		}
+	}
+	return s
 }
 
 // Tiers are the cache lifetimes of the two tiers.
@@ -159,12 +182,6 @@ func TierOf(name string) Tier {
 		return r.tier
 	}
 	return TierSlow
-}
-
-// IsEnabled reports whether the named collector is switched on.
-func IsEnabled(name string) bool {
-	r, ok := registry[name]
-	return ok && r.on()
 }
 
 // ValidateFlags checks every collector's own flags, enabled or not: an auth

@@ -38,11 +38,6 @@ func TestEnabledByFlags(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%q enables %q, want %q", tc.args, got, tc.want)
 		}
-		for _, name := range Names() {
-			if IsEnabled(name) != strings.Contains(" "+got+" ", " "+name+" ") {
-				t.Errorf("%q: IsEnabled(%s) = %v, Enabled() = %q", tc.args, name, IsEnabled(name), got)
-			}
-		}
 	}
 }
 
@@ -64,5 +59,15 @@ func TestValidateFlags(t *testing.T) {
 	parseFlags(t)
 	if err := ValidateFlags(); err != nil {
 		t.Errorf("the defaults: %v", err)
+	}
+}
+
+// Only the msacc collector needs microstate accounting kept on.
+func TestSession(t *testing.T) {
+	if Session(Enabled()).MicrostateAccounting || Session(nil).MicrostateAccounting {
+		t.Error("the default collectors keep microstate accounting on")
+	}
+	if !Session([]string{"memory", "msacc"}).MicrostateAccounting {
+		t.Error("the msacc collector does not keep microstate accounting on")
 	}
 }

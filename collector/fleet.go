@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -182,7 +181,7 @@ func (f *Fleet) newTarget(target, module string) (*fleetTarget, error) {
 		EPMDPort:    f.opts.EPMDPort,
 		NetTickTime: f.opts.NetTickTime,
 		LoadProbe:   f.opts.LoadProbe,
-		MSAcc:       slices.Contains(collectors, "msacc"),
+		Session:     Session(collectors),
 		Logger:      logger,
 	})
 	if err != nil {

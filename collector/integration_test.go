@@ -60,7 +60,7 @@ func connect(t *testing.T, node *erltest.Node, o liveOptions) *live {
 		o.logger = log.NewNopLogger()
 	}
 	cfg := erlnode.Config{
-		Target: node.Name, Cookie: node.Cookie, LoadProbe: o.loadProbe, MSAcc: true, Logger: o.logger,
+		Target: node.Name, Cookie: node.Cookie, LoadProbe: o.loadProbe, Session: Session(Names()), Logger: o.logger,
 	}
 	if o.configure != nil {
 		o.configure(&cfg)

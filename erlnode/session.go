@@ -10,6 +10,14 @@ import (
 	"github.com/ergo-services/ergo/etf"
 )
 
+// SessionOptions say what the probe session keeps switched on while the
+// exporter is connected, beside scheduler wall time, which it always keeps on.
+type SessionOptions struct {
+	// MicrostateAccounting costs the node some throughput, so it is kept
+	// on only when asked for.
+	MicrostateAccounting bool
+}
+
 // ErrProbeDisabled is returned when a collector needs the probe module and
 // --no-erlang.load-probe forbids loading code on the target.
 var ErrProbeDisabled = errors.New("the probe module is needed but loading code on the node is disabled (--no-erlang.load-probe)")
@@ -87,9 +95,9 @@ func (c *Client) sameProbe(ctx context.Context) (bool, error) {
 }
 
 // EnsureSession starts the probe's session process for this connection. The
-// session keeps scheduler wall time (and, if configured, microstate
-// accounting) switched on while we are connected, and switches them back
-// when we go away, however we go.
+// session keeps scheduler wall time (and what Config.Session asks for)
+// switched on while we are connected, and switches them back when we go
+// away, however we go.
 func (c *Client) EnsureSession(ctx context.Context) error {
 	if !c.cfg.LoadProbe {
 		return ErrProbeDisabled
@@ -106,7 +114,7 @@ func (c *Client) EnsureSession(ctx context.Context) error {
 	if err := c.ensureProbeLocked(ctx, lc); err != nil {
 		return err
 	}
-	opts := etf.Map{etf.Atom("msacc"): c.cfg.MSAcc}
+	opts := etf.Map{etf.Atom("msacc"): c.cfg.Session.MicrostateAccounting}
 	reply, err := c.Call(ctx, ProbeModule, "session", c.local.inbox.Self(), opts)
 	if err != nil {
 		return fmt.Errorf("starting the probe session: %w", err)

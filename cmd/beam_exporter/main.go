@@ -117,7 +117,7 @@ func run() int {
 			NetTickTime: *netTickTime,
 			LoadProbe:   *loadProbe,
 			TLS:         tlsConfig,
-			MSAcc:       collector.IsEnabled("msacc"),
+			Session:     collector.Session(collector.Enabled()),
 			Logger:      logger,
 		})
 		if err != nil {
