@@ -152,8 +152,8 @@ func (c *processesCollector) Update(ctx context.Context, node Node, ch chan<- pr
 	return nil
 }
 
-// latestSnapshot is the newest ranking taken on connection generation gen.
-func (c *processesCollector) latestSnapshot(gen uint64) (TopSnapshot, bool) {
+// latestRanking is the newest ranking taken on connection generation gen.
+func (c *processesCollector) latestRanking(gen uint64) (TopSnapshot, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.latest == nil || c.generation != gen {

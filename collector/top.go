@@ -60,18 +60,20 @@ type TopProcess struct {
 // ErrProcessesDisabled answers /top when there is no ranking to show.
 var ErrProcessesDisabled = errors.New("the processes collector is disabled (--no-collector.processes), so there is no ranking to show")
 
-// TopProcesses returns the processes collector's latest ranking. It goes
-// through the collector's tier cache, as a scrape would: a ranking younger
-// than the slow tier costs the node nothing.
+// A ranker is a collector that keeps, beside its metrics, the ranking they
+// come from (the processes collector does); TopProcesses serves it.
+type ranker interface {
+	// latestRanking is the newest ranking taken on connection generation
+	// generation, if any.
+	latestRanking(generation uint64) (TopSnapshot, bool)
+}
+
+// TopProcesses returns the latest ranking of the node's processes, with the
+// details the metrics cannot carry as labels. It goes through the ranking
+// collector's tier cache, as a scrape would: a ranking younger than its
+// tier costs the node nothing.
 func (e *Exporter) TopProcesses(ctx context.Context) (TopSnapshot, error) {
-	var cc *cachedCollector
-	var pc *processesCollector
-	for _, c := range e.collectors {
-		if p, ok := c.collector.(*processesCollector); ok {
-			cc, pc = c, p
-		}
-	}
-	if pc == nil {
+	if e.ranker == nil {
 		return TopSnapshot{}, ErrProcessesDisabled
 	}
 	t := e.target
@@ -82,10 +84,10 @@ func (e *Exporter) TopProcesses(ctx context.Context) (TopSnapshot, error) {
 		return TopSnapshot{}, errors.New("not connected to the node")
 	}
 	gen := t.Generation()
-	if _, _, err := cc.get(ctx, t); err != nil {
+	if _, _, err := e.ranking.get(ctx, t); err != nil {
 		return TopSnapshot{}, err
 	}
-	snap, ok := pc.latestSnapshot(gen)
+	snap, ok := e.ranker.latestRanking(gen)
 	if !ok {
 		return TopSnapshot{}, errors.New("the connection to the node was re-established during the ranking; try again")
 	}
