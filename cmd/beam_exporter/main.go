@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	sloggokit "github.com/tjhop/slog-gokit"
 
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/fleet"
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/web"
 	"github.com/beam-exporter/beam_exporter/collector"
@@ -139,7 +140,7 @@ func run() int {
 	}
 	if *configFile != "" {
 		// Fleet: any node, on demand, through /probe.
-		modules, err := erlnode.LoadAuthModules(*configFile)
+		modules, err := config.LoadAuthModules(*configFile)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "beam_exporter: --config.file: %v\n", err)
 			return 2

@@ -15,13 +15,14 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
 	"github.com/beam-exporter/beam_exporter/collector"
 	"github.com/beam-exporter/beam_exporter/erlnode"
 )
 
 // Options configure the pool.
 type Options struct {
-	Modules     map[string]erlnode.AuthModule
+	Modules     map[string]config.AuthModule
 	Tiers       collector.Tiers
 	MaxTargets  int           // targets held at once; more are refused
 	IdleTimeout time.Duration // a target not probed this long is disconnected

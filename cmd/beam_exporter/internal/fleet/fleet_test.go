@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
 	"github.com/beam-exporter/beam_exporter/collector"
-	"github.com/beam-exporter/beam_exporter/erlnode"
 )
 
 var tiers = collector.Tiers{Fast: time.Second, Slow: time.Second}
 
 func TestNewRefuses(t *testing.T) {
-	one := map[string]erlnode.AuthModule{"one": {Name: "one", Cookie: "c"}}
+	one := map[string]config.AuthModule{"one": {Name: "one", Cookie: "c"}}
 	for _, tc := range []struct {
 		name string
 		opts Options
@@ -25,7 +25,7 @@ func TestNewRefuses(t *testing.T) {
 		{"no idle timeout", Options{Modules: one, Tiers: tiers, MaxTargets: 1}, "idle timeout"},
 		{"bad tiers", Options{Modules: one, Tiers: collector.Tiers{Fast: time.Minute, Slow: time.Second}, MaxTargets: 1, IdleTimeout: time.Minute}, "slow tier"},
 		{"unknown collector", Options{
-			Modules: map[string]erlnode.AuthModule{"two": {Name: "two", Cookie: "c", Collectors: []string{"memory", "proceses"}}},
+			Modules: map[string]config.AuthModule{"two": {Name: "two", Cookie: "c", Collectors: []string{"memory", "proceses"}}},
 			Tiers:   tiers, MaxTargets: 1, IdleTimeout: time.Minute,
 		}, `auth module "two": no collector named "proceses"`},
 	} {
@@ -36,12 +36,12 @@ func TestNewRefuses(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	modules := map[string]erlnode.AuthModule{"one": {Name: "one", Cookie: "c"}, "two": {Name: "two", Cookie: "d"}}
+	modules := map[string]config.AuthModule{"one": {Name: "one", Cookie: "c"}, "two": {Name: "two", Cookie: "d"}}
 	two, err := New(Options{Modules: modules, Tiers: tiers, MaxTargets: 1, IdleTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	single, err := New(Options{Modules: map[string]erlnode.AuthModule{"one": modules["one"]}, Tiers: tiers, MaxTargets: 1, IdleTimeout: time.Minute})
+	single, err := New(Options{Modules: map[string]config.AuthModule{"one": modules["one"]}, Tiers: tiers, MaxTargets: 1, IdleTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestResolve(t *testing.T) {
 // another auth module; nothing here connects.
 func TestAcquire(t *testing.T) {
 	f, err := New(Options{
-		Modules: map[string]erlnode.AuthModule{"one": {Name: "one", Cookie: "c"}, "two": {Name: "two", Cookie: "d"}},
+		Modules: map[string]config.AuthModule{"one": {Name: "one", Cookie: "c"}, "two": {Name: "two", Cookie: "d"}},
 		Tiers:   tiers, MaxTargets: 1, IdleTimeout: time.Minute,
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/fleet"
 	"github.com/beam-exporter/beam_exporter/collector"
 	"github.com/beam-exporter/beam_exporter/erlnode"
@@ -46,7 +47,7 @@ func TestFleet(t *testing.T) {
 	host := strings.SplitN(one.Name, "@", 2)[1]
 
 	pool, err := fleet.New(fleet.Options{
-		Modules: map[string]erlnode.AuthModule{
+		Modules: map[string]config.AuthModule{
 			"one": {Name: "one", Cookie: "fleet-cookie-one"},
 			"two": {Name: "two", Cookie: "fleet-cookie-two", Collectors: []string{"memory", "processes"}},
 		},
@@ -228,7 +229,7 @@ func TestFleet(t *testing.T) {
 			t.Errorf("targets still pooled after Run ended: %v", left)
 		}
 		idle, err := fleet.New(fleet.Options{
-			Modules: map[string]erlnode.AuthModule{"one": {Name: "one", Cookie: "fleet-cookie-one"}},
+			Modules: map[string]config.AuthModule{"one": {Name: "one", Cookie: "fleet-cookie-one"}},
 			Tiers:   collector.Tiers{Fast: time.Millisecond, Slow: time.Millisecond}, MaxTargets: 1, IdleTimeout: 300 * time.Millisecond,
 		})
 		if err != nil {

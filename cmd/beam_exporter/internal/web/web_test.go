@@ -11,9 +11,9 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/fleet"
 	"github.com/beam-exporter/beam_exporter/collector"
-	"github.com/beam-exporter/beam_exporter/erlnode"
 )
 
 func TestMain(m *testing.M) {
@@ -35,7 +35,7 @@ func serve(h http.Handler, path string) *httptest.ResponseRecorder {
 // page that links them. Nothing here connects to a node.
 func TestNewHandlerFleet(t *testing.T) {
 	pool, err := fleet.New(fleet.Options{
-		Modules: map[string]erlnode.AuthModule{"prod": {Name: "prod", Cookie: "c"}},
+		Modules: map[string]config.AuthModule{"prod": {Name: "prod", Cookie: "c"}},
 		Tiers:   collector.Tiers{Fast: time.Second, Slow: time.Second}, MaxTargets: 1, IdleTimeout: time.Minute,
 	})
 	if err != nil {
