@@ -57,9 +57,9 @@ func (t Tier) String() string {
 	return "slow"
 }
 
-// ErrUnavailable marks a collector that cannot work on this node or with this
+// errUnavailable marks a collector that cannot work on this node or with this
 // configuration (for example, it needs the probe and code loading is off).
-var ErrUnavailable = errors.New("collector unavailable")
+var errUnavailable = errors.New("collector unavailable")
 
 // registration is what the registry knows of one collector.
 type registration struct {

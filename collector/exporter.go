@@ -248,7 +248,7 @@ func (cc *cachedCollector) run(ctx context.Context, node Node, r *refresh) {
 	} else if msg := err.Error(); msg != cc.lastErr {
 		cc.lastErr = msg
 		lvl := level.Warn
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, errUnavailable) {
 			lvl = level.Info
 		}
 		lvl(cc.logger).Log("msg", "collector failed", "err", err)

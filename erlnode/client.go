@@ -31,8 +31,8 @@ const (
 	ReasonProtocol    = "protocol"     // anything else in the handshake
 )
 
-// Reasons lists every connection error reason, so that counters can start at 0.
-var Reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonProtocol}
+// reasons lists every connection error reason, so that counters can start at 0.
+var reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonProtocol}
 
 // Backoff between connection attempts. A wrong cookie makes the target log
 // one rejection per attempt, so attempts must thin out.
@@ -112,7 +112,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if cfg.LocalName == "" {
-		cfg.LocalName = DefaultLocalName(cfg.Target)
+		cfg.LocalName = defaultLocalName(cfg.Target)
 	}
 	if _, _, err := SplitNodeName(cfg.LocalName); err != nil {
 		return nil, fmt.Errorf("local name: %w", err)
@@ -195,8 +195,8 @@ func (c *Client) current() *liveConn {
 
 // ConnectionErrors returns how many connection attempts failed, by reason.
 func (c *Client) ConnectionErrors() map[string]uint64 {
-	out := make(map[string]uint64, len(Reasons))
-	for _, r := range Reasons {
+	out := make(map[string]uint64, len(reasons))
+	for _, r := range reasons {
 		out[r] = 0
 	}
 	c.errorCounts.Range(func(k, v any) bool {

@@ -22,12 +22,12 @@ type SessionOptions struct {
 // --no-erlang.load-probe forbids loading code on the target.
 var ErrProbeDisabled = errors.New("the probe module is needed but loading code on the node is disabled (--no-erlang.load-probe)")
 
-// EnsureProbe loads the probe module on the target once per connection,
+// ensureProbe loads the probe module on the target once per connection,
 // unless the node already runs this exact version of it (a previous
 // connection, or another exporter, loaded it). Loading a module a second time
 // would push the running session process onto old code, and a third load
 // would kill it, so an identical module is never reloaded.
-func (c *Client) EnsureProbe(ctx context.Context) error {
+func (c *Client) ensureProbe(ctx context.Context) error {
 	if !c.cfg.LoadProbe {
 		return ErrProbeDisabled
 	}
@@ -58,7 +58,7 @@ func (c *Client) ensureProbeLocked(ctx context.Context, lc *liveConn) error {
 			return nil
 		}
 	}
-	reply, err := c.Call(ctx, "code", "load_binary", etf.Atom(ProbeModule), ProbeModule+".beam", ProbeBinary())
+	reply, err := c.Call(ctx, "code", "load_binary", etf.Atom(ProbeModule), ProbeModule+".beam", probeBeam)
 	if err != nil {
 		return fmt.Errorf("loading the probe module: %w", err)
 	}
@@ -76,7 +76,7 @@ func (c *Client) sameProbe(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("reading the loaded probe's version: %w", err)
 	}
-	ours, err := c.Call(ctx, "beam_lib", "md5", ProbeBinary())
+	ours, err := c.Call(ctx, "beam_lib", "md5", probeBeam)
 	if err != nil {
 		return false, fmt.Errorf("reading our probe's version: %w", err)
 	}
@@ -133,7 +133,7 @@ func (c *Client) EnsureSession(ctx context.Context) error {
 
 // ProbeCall runs a probe function, loading the probe first if needed.
 func (c *Client) ProbeCall(ctx context.Context, function string, args ...etf.Term) (etf.Term, error) {
-	if err := c.EnsureProbe(ctx); err != nil {
+	if err := c.ensureProbe(ctx); err != nil {
 		return nil, err
 	}
 	return c.Call(ctx, ProbeModule, function, args...)

@@ -92,21 +92,6 @@ func NonNegative(t etf.Term) (float64, error) {
 	return float64(i), nil
 }
 
-// Number returns an integer or float term as float64.
-func Number(t etf.Term) (float64, error) {
-	if f, ok := t.(float64); ok {
-		return f, nil
-	}
-	if f, err := NonNegative(t); err == nil {
-		return f, nil
-	}
-	i, err := Int64(t)
-	if err != nil {
-		return 0, shapeError("a number", t)
-	}
-	return float64(i), nil
-}
-
 // Atom returns an atom's text. ergo decodes the atoms true and false as Go
 // booleans; they come back as atoms here.
 func Atom(t etf.Term) (string, error) {

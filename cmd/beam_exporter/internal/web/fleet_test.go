@@ -62,9 +62,9 @@ func TestFleet(t *testing.T) {
 	go func() { pool.Run(ctx); close(runDone) }()
 	t.Cleanup(func() { cancel(); <-runDone })
 	mux := http.NewServeMux()
-	mux.Handle("/probe", ProbeHandler(pool, Timeouts{Offset: 100 * time.Millisecond, Default: 10 * time.Second}, log.NewNopLogger()))
-	mux.Handle("/top", FleetTopHandler(pool, nil, "", 10*time.Second, log.NewNopLogger()))
-	mux.Handle("/targets", TargetsHandler([]string{host}, erlnode.DefaultEPMDPort, log.NewNopLogger()))
+	mux.Handle("/probe", probeHandler(pool, Timeouts{Offset: 100 * time.Millisecond, Default: 10 * time.Second}, log.NewNopLogger()))
+	mux.Handle("/top", fleetTopHandler(pool, nil, "", 10*time.Second, log.NewNopLogger()))
+	mux.Handle("/targets", targetsHandler([]string{host}, erlnode.DefaultEPMDPort, log.NewNopLogger()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -238,7 +238,7 @@ func TestFleet(t *testing.T) {
 		idleCtx, stopIdle := context.WithCancel(context.Background())
 		defer stopIdle()
 		go idle.Run(idleCtx)
-		srv := httptest.NewServer(ProbeHandler(idle, Timeouts{Default: 10 * time.Second}, log.NewNopLogger()))
+		srv := httptest.NewServer(probeHandler(idle, Timeouts{Default: 10 * time.Second}, log.NewNopLogger()))
 		defer srv.Close()
 		if _, body := probe(t, srv.URL, one.Name, "", 10*time.Second); !strings.Contains(body, "\nbeam_up 1\n") {
 			t.Fatalf("the only module is the default:\n%.300s", body)

@@ -24,10 +24,10 @@ type Timeouts struct {
 	Default time.Duration
 }
 
-// MetricsHandler serves the node's metrics, gathered with a fresh registry
+// metricsHandler serves the node's metrics, gathered with a fresh registry
 // per request (so that each scrape carries its own deadline), together with
 // the exporter's own metrics from own.
-func MetricsHandler(e *collector.Exporter, own prometheus.Gatherer, timeouts Timeouts, logger log.Logger) http.Handler {
+func metricsHandler(e *collector.Exporter, own prometheus.Gatherer, timeouts Timeouts, logger log.Logger) http.Handler {
 	errorLog := promhttpLogger{logger}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout(r, timeouts))

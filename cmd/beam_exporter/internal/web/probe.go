@@ -15,10 +15,10 @@ import (
 	"github.com/beam-exporter/beam_exporter/collector"
 )
 
-// ProbeHandler serves GET /probe?target=name@host[&auth_module=NAME]: one
+// probeHandler serves GET /probe?target=name@host[&auth_module=NAME]: one
 // node's metrics, in a fresh registry, with the scrape deadline from the
 // request. The exporter's own metrics stay on /metrics.
-func ProbeHandler(f *fleet.Fleet, timeouts Timeouts, logger log.Logger) http.Handler {
+func probeHandler(f *fleet.Fleet, timeouts Timeouts, logger log.Logger) http.Handler {
 	errorLog := promhttpLogger{logger}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e, _, release, status, err := acquire(f, r)

@@ -20,20 +20,20 @@ import (
 	"github.com/beam-exporter/beam_exporter/collector"
 )
 
-// Ranker is what /top asks for a node's ranking; *collector.Exporter is one.
-type Ranker interface {
+// ranker is what /top asks for a node's ranking; *collector.Exporter is one.
+type ranker interface {
 	TopProcesses(ctx context.Context) (collector.TopSnapshot, error)
 }
 
 // topSource finds the ranker that /top should ask for a request, and says
 // which node it watches. release is called when the answer is sent.
-type topSource func(r *http.Request) (ranker Ranker, node string, release func(), status int, err error)
+type topSource func(r *http.Request) (e ranker, node string, release func(), status int, err error)
 
-// topHandler serves a ranking as JSON to clients that accept it, and as an
+// rankingHandler serves a ranking as JSON to clients that accept it, and as an
 // HTML page to everyone else (a browser).
-func topHandler(source topSource, timeout time.Duration, logger log.Logger) http.Handler {
+func rankingHandler(source topSource, timeout time.Duration, logger log.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ranker, node, release, status, err := source(r)
+		e, node, release, status, err := source(r)
 		if err != nil {
 			http.Error(w, err.Error(), status)
 			return
@@ -41,7 +41,7 @@ func topHandler(source topSource, timeout time.Duration, logger log.Logger) http
 		defer release()
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
-		snap, err := ranker.TopProcesses(ctx)
+		snap, err := e.TopProcesses(ctx)
 		if err != nil {
 			status := http.StatusBadGateway
 			switch {
@@ -75,10 +75,10 @@ func acceptsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
-// TopHandler serves /top for the one node of a sidecar exporter. A target
+// topHandler serves /top for the one node of a sidecar exporter. A target
 // parameter, if given, must name that node.
-func TopHandler(e Ranker, node string, timeout time.Duration, logger log.Logger) http.Handler {
-	return topHandler(func(r *http.Request) (Ranker, string, func(), int, error) {
+func topHandler(e ranker, node string, timeout time.Duration, logger log.Logger) http.Handler {
+	return rankingHandler(func(r *http.Request) (ranker, string, func(), int, error) {
 		if target := r.URL.Query().Get("target"); target != "" && target != node {
 			return nil, "", nil, http.StatusBadRequest,
 				fmt.Errorf("this exporter watches %s only; give --config.file to reach other nodes through /top?target=", node)
@@ -87,12 +87,12 @@ func TopHandler(e Ranker, node string, timeout time.Duration, logger log.Logger)
 	}, timeout, logger)
 }
 
-// FleetTopHandler serves /top?target=name@host[&auth_module=NAME] from the
+// fleetTopHandler serves /top?target=name@host[&auth_module=NAME] from the
 // pool /probe uses, so the two share connections and tier caches. With local
 // set (a sidecar beside the fleet), a request without auth_module for the
 // local node is answered by local.
-func FleetTopHandler(f *fleet.Fleet, local http.Handler, localNode string, timeout time.Duration, logger log.Logger) http.Handler {
-	pooled := topHandler(func(r *http.Request) (Ranker, string, func(), int, error) {
+func fleetTopHandler(f *fleet.Fleet, local http.Handler, localNode string, timeout time.Duration, logger log.Logger) http.Handler {
+	pooled := rankingHandler(func(r *http.Request) (ranker, string, func(), int, error) {
 		e, target, release, status, err := acquire(f, r)
 		if err != nil {
 			return nil, "", nil, status, err

@@ -51,7 +51,7 @@ func ranking(rows ...collector.TopProcess) collector.TopSnapshot {
 
 func TestTopHandler(t *testing.T) {
 	logger := log.NewNopLogger()
-	serveTop := func(r Ranker) http.Handler { return TopHandler(r, "app@host", time.Second, logger) }
+	serveTop := func(r ranker) http.Handler { return topHandler(r, "app@host", time.Second, logger) }
 	named := func(name string) collector.TopProcess {
 		return collector.TopProcess{Rank: 1, Value: 5000, Pid: "<0.90.0>", Name: name, RegisteredName: name,
 			CurrentFunction: "gen_server:loop/7", InitialCall: "proc_lib:init_p/5", MemoryBytes: 5000}
@@ -102,7 +102,7 @@ func TestTopHandler(t *testing.T) {
 	})
 	for _, c := range []struct {
 		name   string
-		ranker Ranker
+		ranker ranker
 		query  string
 		status int
 		says   string
@@ -113,7 +113,7 @@ func TestTopHandler(t *testing.T) {
 		{"node too slow", fakeRanker{stall: true}, "", http.StatusGatewayTimeout, "deadline"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := TopHandler(c.ranker, "app@host", 50*time.Millisecond, logger)
+			h := topHandler(c.ranker, "app@host", 50*time.Millisecond, logger)
 			if rec := getTop(h, c.query, true); rec.Code != c.status || !strings.Contains(rec.Body.String(), c.says) {
 				t.Errorf("%d %q, want %d and %q", rec.Code, rec.Body, c.status, c.says)
 			}

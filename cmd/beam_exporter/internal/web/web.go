@@ -51,21 +51,21 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	metrics := promhttp.HandlerFor(cfg.Own, promhttp.HandlerOpts{})
 	var top http.Handler
 	if cfg.Node != nil {
-		metrics = MetricsHandler(cfg.Node, cfg.Own, cfg.Timeouts, cfg.Logger)
-		top = TopHandler(cfg.Node, cfg.NodeName, cfg.Timeouts.Default, cfg.Logger)
+		metrics = metricsHandler(cfg.Node, cfg.Own, cfg.Timeouts, cfg.Logger)
+		top = topHandler(cfg.Node, cfg.NodeName, cfg.Timeouts.Default, cfg.Logger)
 		links = append(links, web.LandingLinks{Address: "/top", Text: "Top processes of " + cfg.NodeName + " (JSON with Accept: application/json)"})
 	}
 	mux.Handle(cfg.MetricsPath, metrics)
 	if cfg.Fleet != nil {
-		mux.Handle("/probe", ProbeHandler(cfg.Fleet, cfg.Timeouts, cfg.Logger))
-		top = FleetTopHandler(cfg.Fleet, top, cfg.NodeName, cfg.Timeouts.Default, cfg.Logger)
+		mux.Handle("/probe", probeHandler(cfg.Fleet, cfg.Timeouts, cfg.Logger))
+		top = fleetTopHandler(cfg.Fleet, top, cfg.NodeName, cfg.Timeouts.Default, cfg.Logger)
 		links = append(links,
 			web.LandingLinks{Address: "/probe", Text: "Probe a node: /probe?target=name@host&auth_module=NAME"},
 			web.LandingLinks{Address: "/top", Text: "Top processes of a node: /top?target=name@host&auth_module=NAME"})
 	}
 	mux.Handle("/top", top)
 	if len(cfg.EPMDHosts) > 0 {
-		mux.Handle("/targets", TargetsHandler(cfg.EPMDHosts, cfg.EPMDPort, cfg.Logger))
+		mux.Handle("/targets", targetsHandler(cfg.EPMDHosts, cfg.EPMDPort, cfg.Logger))
 		links = append(links, web.LandingLinks{Address: "/targets", Text: "Nodes registered in EPMD (http_sd_configs)"})
 	}
 	if cfg.MetricsPath != "/" {
