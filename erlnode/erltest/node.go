@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/debroot"
 )
 
 // Timeouts of the harness, as the integration tests expect them.
@@ -159,7 +161,7 @@ func (n *Node) launch() error {
 	args = append(args, o.Args...)
 	args = append(args, "-eval", replEval(marker))
 	cmd := exec.Command(erl, args...)
-	cmd.Env = rootEnv()
+	cmd.Env = debroot.Env()
 	// Setpgid: the emulator and its helpers (erl_child_setup, os:cmd
 	// children) form one group that cleanup can kill as a whole.
 	// Pdeathsig: if the test binary dies, the node goes with it.

@@ -5,6 +5,9 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"testing"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/debroot"
 )
 
 // HostOTP is the OTP major of the host's own erl (Debian bookworm's erlang-nox).
@@ -44,4 +47,23 @@ func Suite(otp string) (string, bool) {
 	}
 	s, ok := debianSuites[otp]
 	return s, ok
+}
+
+// Root returns the chroot directory providing the OTP major otp, building
+// and caching it first if needed, or "" for the host's own release. It
+// fails the test if the root cannot be had.
+func Root(t testing.TB, otp string) string {
+	t.Helper()
+	suite, ok := Suite(otp)
+	if !ok {
+		t.Fatalf("erltest: OTP %q is not provided (supported: %s from the host, %v from Debian roots)", otp, HostOTP, debianSuites)
+	}
+	if suite == "" {
+		return ""
+	}
+	root, err := debroot.Ensure(suite, otp)
+	if err != nil {
+		t.Fatalf("erltest: OTP %s root (Debian %s): %v", otp, suite, err)
+	}
+	return root
 }

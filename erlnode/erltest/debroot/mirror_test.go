@@ -1,5 +1,6 @@
 // Unit tests for reading the Debian mirror out of apt sources.
-package erltest
+
+package debroot
 
 import (
 	"testing"
@@ -38,16 +39,5 @@ func TestMirrorFromAptSources(t *testing.T) {
 
 	if _, err := mirrorFromAptSources(t.TempDir()); err == nil {
 		t.Fatal("expected an error without sources")
-	}
-}
-
-func TestReleasesEnv(t *testing.T) {
-	t.Setenv("BEAM_EXPORTER_TEST_OTP", " 27, 25,27,")
-	if got := Releases(); len(got) != 2 || got[0] != "27" || got[1] != "25" {
-		t.Fatalf("Releases() = %q", got)
-	}
-	t.Setenv("BEAM_EXPORTER_TEST_OTP", "")
-	if got := Releases(); len(got) != 3 {
-		t.Fatalf("Releases() = %q", got)
 	}
 }
