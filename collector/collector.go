@@ -1,4 +1,5 @@
 // The registry of metric families: each collector file registers itself here.
+
 package collector
 
 import (

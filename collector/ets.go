@@ -1,4 +1,5 @@
 // The ets collector: the largest ETS tables by memory.
+
 package collector
 
 import (

@@ -1,4 +1,5 @@
 // The umbrella collector: connection state, tier caches, and per-collector health.
+
 package collector
 
 import (

@@ -1,6 +1,7 @@
 // Benchmarks of the exposition path: a scrape served from cache, and one
 // that refreshes (decodes and builds) everything, gathered and encoded in
 // the text format as the /metrics handler does.
+
 package collector
 
 import (

@@ -1,5 +1,6 @@
 // Fault injection against real nodes: a frozen node, a broken network, EPMD
 // down, a wrong cookie, concurrent scrapes, and a soak of reconnects.
+
 package collector
 
 import (

@@ -5,6 +5,7 @@
 // first), decoded by ergo as the exporter's connection decodes replies. The
 // seed corpus under testdata/fuzz is regenerated from a real node with
 // `go test -tags fuzzcorpus -run TestWriteFuzzCorpus ./collector`.
+
 package collector
 
 import (

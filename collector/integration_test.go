@@ -1,4 +1,5 @@
 // Tests of every collector against real BEAM nodes of each OTP release in production.
+
 package collector
 
 import (

@@ -1,4 +1,5 @@
 // The locks collector: ERTS lock counters, present only on lock-counting builds.
+
 package collector
 
 import (

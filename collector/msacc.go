@@ -1,4 +1,5 @@
 // The msacc collector: where the emulator's threads spend their time.
+
 package collector
 
 import (

@@ -1,4 +1,5 @@
 // The processes collector: the top processes by memory, mailbox and reductions.
+
 package collector
 
 import (

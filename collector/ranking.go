@@ -1,4 +1,5 @@
 // Decoding the probe's ranked lists, shared by the processes, ets and locks collectors.
+
 package collector
 
 import (

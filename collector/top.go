@@ -1,4 +1,5 @@
 // The ranking behind the beam_process_* metrics, with what must never be a label, for /top.
+
 package collector
 
 import (

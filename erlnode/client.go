@@ -1,4 +1,5 @@
 // The long-lived connection to one target node: connect, back off, reconnect.
+
 package erlnode
 
 import (

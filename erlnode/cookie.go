@@ -1,4 +1,5 @@
 // Reading the distribution cookie without ever exposing it.
+
 package erlnode
 
 import (

@@ -1,4 +1,5 @@
 // Distribution capability flags, and the set the exporter advertises.
+
 package erlnode
 
 // Capability bits of the Erlang distribution handshake, as defined by ERTS

@@ -1,4 +1,5 @@
 // Node names: parsing and the exporter's own stable name.
+
 package erlnode
 
 import (

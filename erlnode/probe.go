@@ -1,4 +1,5 @@
 // The probe module's compiled binary, embedded in the exporter.
+
 package erlnode
 
 import _ "embed"

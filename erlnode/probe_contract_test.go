@@ -1,5 +1,6 @@
 // The probe's contract, checked on real nodes: in-contract calls answer
 // {ok, _}, everything else {error, badarg}, never an exception.
+
 package erlnode
 
 import (

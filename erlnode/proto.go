@@ -1,5 +1,6 @@
 // The distribution protocol after the handshake: framing, ticks, and the
 // control messages a hidden, read-only client needs.
+
 package erlnode
 
 import (

@@ -1,4 +1,5 @@
 // Remote calls through the node's rex server, with our own table of pending calls.
+
 package erlnode
 
 import (

@@ -1,4 +1,5 @@
 // Loading the probe module and holding the probe session on the target.
+
 package erlnode
 
 import (

@@ -5,6 +5,7 @@
 // []byte, and the empty list as an empty etf.List. The accessors here accept
 // every form a value can take and reject everything else with an error, so
 // that a reply of unexpected shape fails one collector and never panics.
+
 package erlnode
 
 import (

@@ -1,4 +1,5 @@
 // TLS distribution settings: the exporter's side of inet_tls_dist.
+
 package erlnode
 
 import (

@@ -1,5 +1,5 @@
-// beam_demo starts a throwaway BEAM node with a small synthetic workload and
-// beam_exporter against it, for `make demo`. Ctrl-C stops both.
+// The demo node's workload, and the node and the exporter started in turn.
+
 package main
 
 import (

@@ -4,6 +4,7 @@
 // fleet mode, and Debian's Prometheus scraping every node through /probe
 // every 5 s. It reports every scrape's latency distribution, the failed
 // scrapes, and the exporter's CPU and resident memory.
+
 package main
 
 import (

@@ -1,5 +1,6 @@
 // Fleet mode end to end: a real Prometheus discovers nodes through /targets
 // and scrapes each through /probe.
+
 package main
 
 import (

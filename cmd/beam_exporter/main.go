@@ -1,4 +1,5 @@
-// beam_exporter serves a BEAM node's runtime statistics to Prometheus.
+// The flags, wired to the packages that do the work: one node, a fleet, or both.
+
 package main
 
 import (

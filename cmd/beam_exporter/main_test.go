@@ -1,4 +1,5 @@
 // End-to-end tests of the built binary: flag errors, and a live scrape linted by promtool.
+
 package main
 
 import (

@@ -1,4 +1,5 @@
 // /metrics behind TLS and basic auth through --web.config.file, checked with a real TLS client.
+
 package main
 
 import (

@@ -1,5 +1,6 @@
 // A throwaway certificate authority for tests of TLS, on the web side and on
 // the distribution side.
+
 package erltest
 
 import (

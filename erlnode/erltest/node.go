@@ -1,4 +1,5 @@
 // The node harness: starting, evaluating in, signalling, killing and restarting real BEAM nodes.
+
 package erltest
 
 import (

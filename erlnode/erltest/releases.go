@@ -1,4 +1,5 @@
 // Which OTP releases the integration suite runs against and where each one comes from.
+
 package erltest
 
 import (

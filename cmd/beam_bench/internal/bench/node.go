@@ -1,4 +1,5 @@
 // Throwaway BEAM nodes for the benchmark, with its Erlang module loaded.
+
 package bench
 
 import (

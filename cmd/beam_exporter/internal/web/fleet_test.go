@@ -1,5 +1,6 @@
 // Fleet mode against real nodes: /probe and /top with two auth modules, a
 // frozen and a dead target beside healthy ones, idle disconnects, and /targets.
+
 package web
 
 import (
