@@ -39,8 +39,8 @@ type Exporter struct {
 	target     Target
 	logger     log.Logger
 	collectors []*cachedCollector
-	// ranker is the collector whose ranking TopProcesses serves, through
-	// its cache ranking; nil when no such collector is enabled.
+	// ranker is the collector whose ranking TopProcesses serves, and
+	// ranking its cache; both are nil when no such collector is enabled.
 	ranker  ranker
 	ranking *cachedCollector
 }

@@ -11,6 +11,7 @@ import (
 
 // TopSnapshot is the processes collector's latest ranking of one node.
 type TopSnapshot struct {
+	// Node is the node's name; the Exporter does not know it, /top fills it in.
 	Node string `json:"node"`
 	// Time is when the ranking was taken.
 	Time time.Time `json:"time"`

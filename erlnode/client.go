@@ -54,7 +54,8 @@ type Config struct {
 	DistPort    int           // when set, dial this port and skip EPMD
 	NetTickTime time.Duration // the target's net_ticktime; 0 means 60 s
 	LoadProbe   bool          // may the probe module be loaded on the target
-	Session     SessionOptions
+	// Session is what the probe session keeps switched on.
+	Session SessionOptions
 	// TLS, when set, makes the connection TLS distribution (inet_tls_dist).
 	TLS    *tls.Config
 	Logger log.Logger
