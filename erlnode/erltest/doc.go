@@ -15,7 +15,7 @@
 //
 // Files:
 //
-//	releases.go  which OTP releases to test, and Root: where each comes from
+//	releases.go  which OTP releases to test, and where each comes from
 //	node.go      Start, Eval, Signal, Kill, Restart: the node harness
 //	repl.go      the Erlang side of the control channel
 //	epmd.go      the host's EPMD: started when needed, and its NAMES

@@ -112,7 +112,7 @@ func Start(t testing.TB, o Options) *Node {
 		o.Cookie = "erltest-" + randomHex(12)
 	}
 	o.Args = append([]string(nil), o.Args...)
-	root := Root(t, o.OTP) // fails the test for an unsupported release
+	root := rootFor(t, o.OTP) // fails the test for an unsupported release
 	if err := ensureEPMD(); err != nil {
 		t.Fatalf("erltest: %v", err)
 	}

@@ -40,9 +40,9 @@ func Releases() []string {
 	return out
 }
 
-// Suite returns the Debian suite providing the OTP major, "" for the host's
+// suite returns the Debian suite providing the OTP major, "" for the host's
 // release, and false for a major this package cannot provide.
-func Suite(otp string) (string, bool) {
+func suite(otp string) (string, bool) {
 	if otp == HostOTP {
 		return "", true
 	}
@@ -50,21 +50,21 @@ func Suite(otp string) (string, bool) {
 	return s, ok
 }
 
-// Root returns the chroot directory providing the OTP major otp, building
+// rootFor returns the chroot directory providing the OTP major otp, building
 // and caching it first if needed, or "" for the host's own release. It
 // fails the test if the root cannot be had.
-func Root(t testing.TB, otp string) string {
+func rootFor(t testing.TB, otp string) string {
 	t.Helper()
-	suite, ok := Suite(otp)
+	name, ok := suite(otp)
 	if !ok {
 		t.Fatalf("erltest: OTP %q is not provided (supported: %s from the host, %v from Debian roots)", otp, HostOTP, debianSuites)
 	}
-	if suite == "" {
+	if name == "" {
 		return ""
 	}
-	root, err := debroot.Ensure(suite, otp)
+	root, err := debroot.Ensure(name, otp)
 	if err != nil {
-		t.Fatalf("erltest: OTP %s root (Debian %s): %v", otp, suite, err)
+		t.Fatalf("erltest: OTP %s root (Debian %s): %v", otp, name, err)
 	}
 	return root
 }
