@@ -10,8 +10,22 @@ PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap
 
 all: build
 
+# build stamps the version, revision, branch, build user and date into
+# prometheus/common/version, as promu does, for --version and
+# beam_exporter_build_info. The version is the VERSION file's (git describe
+# without one); `make build VERSION=1.2.3` overrides it.
+VERSION    ?= $(shell cat VERSION 2>/dev/null || git describe --tags --always 2>/dev/null)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null)
+BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+BUILD_USER ?= $(shell id -un)@$(shell hostname)
+BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS    := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(BUILD_USER) \
+	-X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
 build:
-	$(GO) build -o $(BINARY) ./cmd/beam_exporter
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/beam_exporter
 
 # deps installs the Debian packages when they are missing. As root it runs
 # apt-get; otherwise it stops and prints the command to run.

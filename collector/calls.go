@@ -1,4 +1,5 @@
 // Small wrappers for the read-only BIFs the collectors call on the node.
+
 package collector
 
 import (

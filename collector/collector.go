@@ -1,4 +1,5 @@
 // The registry of metric families: each collector file registers itself here.
+
 package collector
 
 import (
@@ -11,6 +12,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/ergo-services/ergo/etf"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beam-exporter/beam_exporter/erlnode"
 )
 
 // namespace prefixes every metric the exporter emits.
@@ -55,21 +58,32 @@ func (t Tier) String() string {
 	return "slow"
 }
 
-// ErrUnavailable marks a collector that cannot work on this node or with this
+// errUnavailable marks a collector that cannot work on this node or with this
 // configuration (for example, it needs the probe and code loading is off).
-var ErrUnavailable = errors.New("collector unavailable")
+var errUnavailable = errors.New("collector unavailable")
 
+// registration is what the registry knows of one collector.
 type registration struct {
 	tier    Tier
-	enabled *bool
 	factory func() Collector
+	// validate checks the collector's own flags; nil when it has none.
+	validate func() error
+	// session is what the collector needs the probe session to keep on.
+	session erlnode.SessionOptions
+
+	enabled *bool // --[no-]collector.<name>
+	named   bool  // set when the command line gives that flag
 }
 
 var registry = map[string]*registration{}
 
+var disableDefaults = kingpin.Flag("collector.disable-defaults",
+	"Disable every collector not switched on by its own --collector.<name> flag.").Default("false").Bool()
+
 // register adds a collector and its --collector.<name> flag; kingpin adds
-// the --no-collector.<name> form.
-func register(name string, enabledByDefault bool, tier Tier, factory func() Collector) {
+// the --no-collector.<name> form. Chain validatedBy to it when the
+// collector has flags of its own.
+func register(name string, enabledByDefault bool, tier Tier, factory func() Collector) *registration {
 	if _, dup := registry[name]; dup {
 		panic(fmt.Sprintf("collector %q registered twice", name))
 	}
@@ -79,11 +93,32 @@ func register(name string, enabledByDefault bool, tier Tier, factory func() Coll
 		state, def = "enabled", "true"
 	}
 	help := fmt.Sprintf("Enable the %s collector (%s tier; default: %s).", name, tier, state)
-	registry[name] = &registration{
-		tier:    tier,
-		enabled: kingpin.Flag("collector."+name, help).Default(def).Bool(),
-		factory: factory,
+	r := &registration{tier: tier, factory: factory}
+	r.enabled = kingpin.Flag("collector."+name, help).Default(def).IsSetByUser(&r.named).Bool()
+	registry[name] = r
+	return r
+}
+
+// validatedBy makes validate part of ValidateFlags.
+func (r *registration) validatedBy(validate func() error) *registration {
+	r.validate = validate
+	return r
+}
+
+// needs asks the probe session of every node the collector runs on to keep
+// what session names switched on.
+func (r *registration) needs(session erlnode.SessionOptions) *registration {
+	r.session = session
+	return r
+}
+
+// on reports whether the flags switch the collector on: its own flag when
+// the command line gives it, else its default, unless defaults are disabled.
+func (r *registration) on() bool {
+	if *disableDefaults && !r.named {
+		return false
 	}
+	return *r.enabled
 }
 
 // Names lists every registered collector, sorted.
@@ -100,11 +135,23 @@ func Names() []string {
 func Enabled() []string {
 	var names []string
 	for _, n := range Names() {
-		if *registry[n].enabled {
+		if registry[n].on() {
 			names = append(names, n)
 		}
 	}
 	return names
+}
+
+// Session is what the probe session must keep switched on for the named
+// collectors, for erlnode.Config.
+func Session(names []string) erlnode.SessionOptions {
+	var s erlnode.SessionOptions
+	for _, name := range names {
+		if r, ok := registry[name]; ok {
+			s.MicrostateAccounting = s.MicrostateAccounting || r.session.MicrostateAccounting
+		}
+	}
+	return s
 }
 
 // Tiers are the cache lifetimes of the two tiers.
@@ -138,17 +185,14 @@ func TierOf(name string) Tier {
 	return TierSlow
 }
 
-// IsEnabled reports whether the named collector is switched on.
-func IsEnabled(name string) bool {
-	r, ok := registry[name]
-	return ok && *r.enabled
-}
-
-// ValidateFlags checks every collector's own flags.
+// ValidateFlags checks every collector's own flags, enabled or not: an auth
+// module may switch on a collector the flags leave off.
 func ValidateFlags() error {
-	for _, validate := range []func() error{ValidateProcessesFlags, ValidateETSFlags, ValidateLocksFlags} {
-		if err := validate(); err != nil {
-			return err
+	for _, name := range Names() {
+		if validate := registry[name].validate; validate != nil {
+			if err := validate(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -1,4 +1,5 @@
 // Benchmarks of the decoders, for benchstat: go test -run '^$' -bench . ./collector
+
 package collector
 
 import (

@@ -1,4 +1,5 @@
 // The ets collector: the largest ETS tables by memory.
+
 package collector
 
 import (
@@ -11,7 +12,9 @@ import (
 
 var etsTopN = kingpin.Flag("collector.ets.top-n", "How many ETS tables to report, largest by memory first (1-1000).").Default("10").Int()
 
-func init() { register("ets", true, TierSlow, func() Collector { return etsCollector{} }) }
+func init() {
+	register("ets", true, TierSlow, func() Collector { return etsCollector{} }).validatedBy(validateETSFlags)
+}
 
 var (
 	etsMemoryDesc = prometheus.NewDesc(namespace+"_ets_table_memory_bytes",
@@ -22,8 +25,8 @@ var (
 		[]string{"table"}, nil)
 )
 
-// ValidateETSFlags checks the collector's flags before anything starts.
-func ValidateETSFlags() error {
+// validateETSFlags checks the collector's flags before anything starts.
+func validateETSFlags() error {
 	if *etsTopN < 1 || *etsTopN > maxTopN {
 		return fmt.Errorf("--collector.ets.top-n must be within 1-%d, got %d", maxTopN, *etsTopN)
 	}

@@ -1,4 +1,5 @@
 // The umbrella collector: connection state, tier caches, and per-collector health.
+
 package collector
 
 import (
@@ -38,6 +39,10 @@ type Exporter struct {
 	target     Target
 	logger     log.Logger
 	collectors []*cachedCollector
+	// ranker is the collector whose ranking TopProcesses serves, and
+	// ranking its cache; both are nil when no such collector is enabled.
+	ranker  ranker
+	ranking *cachedCollector
 }
 
 // NewExporter builds the collectors enabled by the flags.
@@ -57,14 +62,18 @@ func NewExporterWith(target Target, tiers Tiers, names []string, logger log.Logg
 		if !ok {
 			return nil, fmt.Errorf("no collector named %q", name)
 		}
-		e.collectors = append(e.collectors, &cachedCollector{
-			name:      name,
-			ttl:       tiers.of(reg.tier),
-			collector: reg.factory(),
-			logger:    log.With(logger, "collector", name),
-		})
+		e.add(name, tiers.of(reg.tier), reg.factory())
 	}
 	return e, nil
+}
+
+// add puts c under name, cached for ttl, among the exporter's collectors.
+func (e *Exporter) add(name string, ttl time.Duration, c Collector) {
+	cc := &cachedCollector{name: name, ttl: ttl, collector: c, logger: log.With(e.logger, "collector", name)}
+	e.collectors = append(e.collectors, cc)
+	if r, ok := c.(ranker); ok {
+		e.ranker, e.ranking = r, cc
+	}
 }
 
 // Scrape returns a prometheus.Collector bound to one scrape's context, whose
@@ -240,7 +249,7 @@ func (cc *cachedCollector) run(ctx context.Context, node Node, r *refresh) {
 	} else if msg := err.Error(); msg != cc.lastErr {
 		cc.lastErr = msg
 		lvl := level.Warn
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, errUnavailable) {
 			lvl = level.Info
 		}
 		lvl(cc.logger).Log("msg", "collector failed", "err", err)

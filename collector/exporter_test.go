@@ -62,7 +62,7 @@ func (c *countingCollector) Update(ctx context.Context, _ Node, ch chan<- promet
 func newTestExporter(target Target, ttl time.Duration, collectors map[string]Collector) *Exporter {
 	e := &Exporter{target: target, logger: log.NewNopLogger()}
 	for name, c := range collectors {
-		e.collectors = append(e.collectors, &cachedCollector{name: name, ttl: ttl, collector: c, logger: log.NewNopLogger()})
+		e.add(name, ttl, c)
 	}
 	return e
 }

@@ -1,17 +1,19 @@
 // Benchmarks of the exposition path: a scrape served from cache, and one
-// that refreshes (decodes and builds) everything, through the HTTP handler.
+// that refreshes (decodes and builds) everything, gathered and encoded in
+// the text format as the /metrics handler does.
+
 package collector
 
 import (
+	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
-	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 // scrapeTarget answers the probe-backed collectors of a default scrape
@@ -37,13 +39,20 @@ func benchmarkScrape(b *testing.B, ttl time.Duration) {
 	e := newTestExporter(scrapeTarget(), ttl, map[string]Collector{
 		"processes": &processesCollector{}, "ets": etsCollector{}, "memory": memoryCollector{}, "msacc": msaccCollector{},
 	})
-	h := Handler(e, prometheus.NewRegistry(), HandlerOptions{DefaultTimeout: 10 * time.Second}, log.NewNopLogger())
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	serve := func() {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(e.Scrape(ctx))
+		families, err := reg.Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, f := range families {
+			if err := enc.Encode(f); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	serve() // fills the cache

@@ -1,4 +1,5 @@
 // A scripted node for decoder tests: replies captured from real nodes.
+
 package collector
 
 import (

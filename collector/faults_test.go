@@ -1,9 +1,9 @@
 // Fault injection against real nodes: a frozen node, a broken network, EPMD
 // down, a wrong cookie, concurrent scrapes, and a soak of reconnects.
+
 package collector
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/beam-exporter/beam_exporter/erlnode"
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 // tickTime is the net_ticktime of the nodes in these tests, in seconds: a
@@ -27,34 +28,7 @@ import (
 const tickTime = 4
 
 // logBuffer collects a logger's lines while a test reads them.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) lines(substr string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(b.buf.String(), "\n") {
-		if strings.Contains(line, substr) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = testkit.LockedBuffer
 
 // debugLogger logs everything, debug included, as main does with --log.level=debug.
 func debugLogger() (log.Logger, *logBuffer) {
@@ -115,18 +89,6 @@ func (l *live) timedScrape(t *testing.T, deadline, slack time.Duration) map[stri
 	return fams
 }
 
-func waitForWithin(t *testing.T, what string, limit time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func withTickTime(cfg *erlnode.Config) { cfg.NetTickTime = tickTime * time.Second }
 
 func startTickingNode(t *testing.T) *erltest.Node {
@@ -168,12 +130,12 @@ func TestFaultFrozenNode(t *testing.T) {
 	}
 
 	node.Signal(t, syscall.SIGCONT)
-	took := waitForWithin(t, "a full scrape after SIGCONT", 20*time.Second, func() bool {
+	took := testkit.WaitFor(t, "a full scrape after SIGCONT", 20*time.Second, func() bool {
 		return allSucceeded(l.timedScrape(t, 2*time.Second, 500*time.Millisecond))
 	})
 	t.Logf("frozen node: dead connection noticed after %s; recovered %s after SIGCONT; goroutines %d before, at most %d during",
 		noticed.Round(time.Millisecond), took.Round(time.Millisecond), before, maxGoroutines)
-	waitForWithin(t, "goroutines to settle", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "goroutines to settle", 10*time.Second, func() bool {
 		return runtime.NumGoroutine() <= before+5
 	})
 }
@@ -201,7 +163,7 @@ func TestFaultNetwork(t *testing.T) {
 	t.Run("cut", func(t *testing.T) {
 		accepted := proxy.Accepted()
 		proxy.Cut()
-		took := waitForWithin(t, "the exporter to notice the cut", time.Second, func() bool { return !l.client.Up() })
+		took := testkit.WaitFor(t, "the exporter to notice the cut", time.Second, func() bool { return !l.client.Up() })
 		if fams := l.timedScrape(t, 3*time.Second, 500*time.Millisecond); !allSucceeded(fams) {
 			t.Error("the first scrape after a cut did not reconnect and succeed")
 		}
@@ -231,7 +193,7 @@ func TestFaultNetwork(t *testing.T) {
 		// The link heals: the stalled connections are gone, new ones pass.
 		proxy.Cut()
 		proxy.Resume()
-		took := waitForWithin(t, "a full scrape after the link healed", 20*time.Second, func() bool {
+		took := testkit.WaitFor(t, "a full scrape after the link healed", 20*time.Second, func() bool {
 			return allSucceeded(l.timedScrape(t, 2*time.Second, 500*time.Millisecond))
 		})
 		t.Logf("half-open connection noticed after %s; reconnected %s after the link healed",
@@ -278,7 +240,7 @@ func TestFaultEPMD(t *testing.T) {
 		if n := client.ConnectionErrors()[phase.reason]; n == 0 {
 			t.Errorf("%s: no connection error counted as %s (%v)", phase.name, phase.reason, client.ConnectionErrors())
 		}
-		if lines := logs.lines("reason=" + phase.reason); len(lines) != 1 {
+		if lines := logs.Lines("reason=" + phase.reason); len(lines) != 1 {
 			t.Errorf("%s: want one log line with reason=%s, got %d:\n%s", phase.name, phase.reason, len(lines), logs)
 		}
 	}
@@ -290,7 +252,7 @@ func TestFaultEPMD(t *testing.T) {
 	if !allSucceeded(l.scrape(t)) {
 		t.Fatalf("the first scrape after the node registered did not connect:\n%s", logs)
 	}
-	if lines := logs.lines("connected to the node again"); len(lines) != 1 {
+	if lines := logs.Lines("connected to the node again"); len(lines) != 1 {
 		t.Errorf("want one log line on connecting, got %d:\n%s", len(lines), logs)
 	}
 
@@ -331,7 +293,7 @@ func TestFaultWrongCookie(t *testing.T) {
 			t.Errorf("%d connection errors counted as %s, want only auth", n, reason)
 		}
 	}
-	if lines := logs.lines("cannot connect"); len(lines) != 1 || !strings.Contains(lines[0], "reason=auth") {
+	if lines := logs.Lines("cannot connect"); len(lines) != 1 || !strings.Contains(lines[0], "reason=auth") {
 		t.Errorf("want exactly one log line about the failure, with reason=auth; got:\n%s", logs)
 	}
 	if strings.Contains(logs.String(), wrong) {
@@ -402,7 +364,7 @@ func TestFaultSoak(t *testing.T) {
 
 	reconnect := func() {
 		proxy.Cut()
-		waitForWithin(t, "the exporter to notice the cut", 2*time.Second, func() bool { return !l.client.Up() })
+		testkit.WaitFor(t, "the exporter to notice the cut", 2*time.Second, func() bool { return !l.client.Up() })
 	}
 	scrape := func() {
 		if !allSucceeded(l.scrape(t)) {
@@ -455,7 +417,7 @@ func TestFaultSoak(t *testing.T) {
 		t.Errorf("the node's atom count went from %v to %v across %d reconnects", atoms, after, reconnects)
 	}
 	// Refreshes and readers of cut connections finish in the background.
-	waitForWithin(t, "goroutines to settle", 10*time.Second, func() bool {
+	testkit.WaitFor(t, "goroutines to settle", 10*time.Second, func() bool {
 		return runtime.NumGoroutine() <= goroutines+5
 	})
 	runtime.GC()

@@ -7,6 +7,7 @@
 // Each seed is an Erlang expression evaluated on a fresh OTP node (the probe
 // loaded) and encoded with term_to_binary, as the node would send it; a
 // "raw " expression evaluates to the bytes themselves.
+
 package collector
 
 import (

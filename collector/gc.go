@@ -1,4 +1,5 @@
 // The gc collector: garbage collections and the memory they reclaimed.
+
 package collector
 
 import (

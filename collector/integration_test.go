@@ -1,4 +1,5 @@
 // Tests of every collector against real BEAM nodes of each OTP release in production.
+
 package collector
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"github.com/beam-exporter/beam_exporter/erlnode"
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 // countingTarget counts the calls that reach the node.
@@ -59,7 +61,7 @@ func connect(t *testing.T, node *erltest.Node, o liveOptions) *live {
 		o.logger = log.NewNopLogger()
 	}
 	cfg := erlnode.Config{
-		Target: node.Name, Cookie: node.Cookie, LoadProbe: o.loadProbe, MSAcc: true, Logger: o.logger,
+		Target: node.Name, Cookie: node.Cookie, LoadProbe: o.loadProbe, Session: Session(Names()), Logger: o.logger,
 	}
 	if o.configure != nil {
 		o.configure(&cfg)
@@ -379,7 +381,7 @@ func TestLiveProbeDisabled(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	waitForWithin(t, what, 10*time.Second, cond)
+	testkit.WaitFor(t, what, 10*time.Second, cond)
 }
 
 // A reconnect finds the probe loaded and must not load it again: a second

@@ -1,4 +1,5 @@
 // The locks collector: ERTS lock counters, present only on lock-counting builds.
+
 package collector
 
 import (
@@ -14,7 +15,9 @@ import (
 
 var locksTopN = kingpin.Flag("collector.locks.top-n", "How many lock classes to report, most collisions first (1-1000).").Default("10").Int()
 
-func init() { register("locks", true, TierSlow, func() Collector { return locksCollector{} }) }
+func init() {
+	register("locks", true, TierSlow, func() Collector { return locksCollector{} }).validatedBy(validateLocksFlags)
+}
 
 var (
 	lockCountingDesc = prometheus.NewDesc(namespace+"_lock_counting_available",
@@ -27,8 +30,8 @@ var (
 		[]string{"lock"}, nil)
 )
 
-// ValidateLocksFlags checks the collector's flags before anything starts.
-func ValidateLocksFlags() error {
+// validateLocksFlags checks the collector's flags before anything starts.
+func validateLocksFlags() error {
 	if *locksTopN < 1 || *locksTopN > maxTopN {
 		return fmt.Errorf("--collector.locks.top-n must be within 1-%d, got %d", maxTopN, *locksTopN)
 	}

@@ -1,4 +1,5 @@
 // The memory collector: erlang:memory/0 as a partition of the node's total.
+
 package collector
 
 import (

@@ -1,4 +1,5 @@
 // The msacc collector: where the emulator's threads spend their time.
+
 package collector
 
 import (
@@ -13,7 +14,10 @@ import (
 // Opt-in: with microstate accounting on, a reductions-heavy workload lost
 // 4.5-12.7% of its throughput in make bench (BENCHMARKS.md), above the 1%
 // a default may cost the node.
-func init() { register("msacc", false, TierSlow, func() Collector { return msaccCollector{} }) }
+func init() {
+	register("msacc", false, TierSlow, func() Collector { return msaccCollector{} }).
+		needs(erlnode.SessionOptions{MicrostateAccounting: true})
+}
 
 var msaccDesc = prometheus.NewDesc(namespace+"_msacc_seconds_total",
 	"Time the emulator's threads of a type spent in a state, summed over the threads of that type (microstate accounting; the gc state is the honest source of GC time). Counts from when the exporter's session switched accounting on. Up to one slow tier old.",

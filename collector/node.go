@@ -1,4 +1,5 @@
 // The node collector: what the node runs and when it started.
+
 package collector
 
 import (

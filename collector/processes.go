@@ -1,4 +1,5 @@
 // The processes collector: the top processes by memory, mailbox and reductions.
+
 package collector
 
 import (
@@ -26,7 +27,7 @@ var (
 )
 
 func init() {
-	register("processes", true, TierSlow, func() Collector { return &processesCollector{} })
+	register("processes", true, TierSlow, func() Collector { return &processesCollector{} }).validatedBy(validateProcessesFlags)
 }
 
 var (
@@ -88,8 +89,8 @@ type processesCollector struct {
 	latest     *TopSnapshot // of generation
 }
 
-// ValidateProcessesFlags checks the collector's flags before anything starts.
-func ValidateProcessesFlags() error {
+// validateProcessesFlags checks the collector's flags before anything starts.
+func validateProcessesFlags() error {
 	if *processesTopN < 1 || *processesTopN > maxTopN {
 		return fmt.Errorf("--collector.processes.top-n must be within 1-%d, got %d", maxTopN, *processesTopN)
 	}
@@ -152,8 +153,8 @@ func (c *processesCollector) Update(ctx context.Context, node Node, ch chan<- pr
 	return nil
 }
 
-// latestSnapshot is the newest ranking taken on connection generation gen.
-func (c *processesCollector) latestSnapshot(gen uint64) (TopSnapshot, bool) {
+// latestRanking is the newest ranking taken on connection generation gen.
+func (c *processesCollector) latestRanking(gen uint64) (TopSnapshot, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.latest == nil || c.generation != gen {

@@ -156,7 +156,7 @@ func TestProcessesMemorySlices(t *testing.T) {
 		}
 		// /top shows the same merged ranking, each process as described by
 		// the refresh that ranked it.
-		snap, ok := c.latestSnapshot(node.Generation())
+		snap, ok := c.latestRanking(node.Generation())
 		if !ok {
 			t.Fatalf("refresh %d: no snapshot", i+1)
 		}

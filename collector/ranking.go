@@ -1,13 +1,14 @@
 // Decoding the probe's ranked lists, shared by the processes, ets and locks collectors.
+
 package collector
 
 import (
 	"errors"
 	"fmt"
-	"strconv"
+
+	"github.com/ergo-services/ergo/etf"
 
 	"github.com/beam-exporter/beam_exporter/erlnode"
-	"github.com/ergo-services/ergo/etf"
 )
 
 // maxTopN bounds every top-N flag; the probe refuses more.
@@ -66,13 +67,11 @@ func okReply(t etf.Term) (etf.Term, error) {
 	return nil, fmt.Errorf("expected {ok, _} or {error, _}")
 }
 
-func rankLabel(i int) string { return strconv.Itoa(i + 1) }
-
 // probeError wraps a failed probe call; a probe that may not be loaded makes
 // the collector unavailable rather than broken.
 func probeError(what string, err error) error {
 	if errors.Is(err, erlnode.ErrProbeDisabled) {
-		return fmt.Errorf("%s: %w: %w", what, ErrUnavailable, err)
+		return fmt.Errorf("%s: %w: %w", what, errUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -1,4 +1,5 @@
 // The reductions collector: the node's total work, in reductions.
+
 package collector
 
 import (

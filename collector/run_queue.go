@@ -1,4 +1,5 @@
 // The run_queue collector: processes waiting to run, and the schedulers online.
+
 package collector
 
 import (

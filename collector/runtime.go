@@ -1,4 +1,5 @@
 // The runtime collector: context switches, I/O bytes and CPU time.
+
 package collector
 
 import (

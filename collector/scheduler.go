@@ -1,4 +1,5 @@
 // The scheduler collector: how busy each type of scheduler was.
+
 package collector
 
 import (

@@ -1,4 +1,5 @@
 // Scheduler counts, shared by the run_queue and scheduler collectors.
+
 package collector
 
 import (

@@ -1,5 +1,6 @@
 // The system_limits collector: counts of processes, ports, atoms and ETS
 // tables, each beside the limit it must stay under.
+
 package collector
 
 import (

@@ -1,4 +1,5 @@
 // The long-lived connection to one target node: connect, back off, reconnect.
+
 package erlnode
 
 import (
@@ -32,8 +33,8 @@ const (
 	ReasonProtocol    = "protocol"     // anything else in the handshake, missing capabilities included
 )
 
-// Reasons lists every connection error reason, so that counters can start at 0.
-var Reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonWrongNode, ReasonProtocol}
+// reasons lists every connection error reason, so that counters can start at 0.
+var reasons = []string{ReasonUnknownNode, ReasonUnreachable, ReasonAuth, ReasonRefused, ReasonTimeout, ReasonTLS, ReasonWrongNode, ReasonProtocol}
 
 // Backoff between connection attempts after the node itself turned us away
 // (see backsOff). A wrong cookie makes the target log one rejection per
@@ -67,7 +68,8 @@ type Config struct {
 	DistPort    int           // when set, dial this port and skip EPMD
 	NetTickTime time.Duration // the target's net_ticktime; 0 means 60 s
 	LoadProbe   bool          // may the probe module be loaded on the target
-	MSAcc       bool          // should the session switch microstate accounting on
+	// Session is what the probe session keeps switched on.
+	Session SessionOptions
 	// TLS, when set, makes the connection TLS distribution (inet_tls_dist).
 	TLS    *tls.Config
 	Logger log.Logger
@@ -127,7 +129,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if cfg.LocalName == "" {
-		cfg.LocalName = DefaultLocalName(cfg.Target)
+		cfg.LocalName = defaultLocalName(cfg.Target)
 	}
 	if _, _, err := SplitNodeName(cfg.LocalName); err != nil {
 		return nil, fmt.Errorf("local name: %w", err)
@@ -211,8 +213,8 @@ func (c *Client) current() *liveConn {
 
 // ConnectionErrors returns how many connection attempts failed, by reason.
 func (c *Client) ConnectionErrors() map[string]uint64 {
-	out := make(map[string]uint64, len(Reasons))
-	for _, r := range Reasons {
+	out := make(map[string]uint64, len(reasons))
+	for _, r := range reasons {
 		out[r] = 0
 	}
 	c.errorCounts.Range(func(k, v any) bool {

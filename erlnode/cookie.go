@@ -1,4 +1,5 @@
 // Reading the distribution cookie without ever exposing it.
+
 package erlnode
 
 import (
@@ -42,16 +43,16 @@ func LoadCookie(path string) (Cookie, error) {
 		if v == "" {
 			return Cookie{}, fmt.Errorf("%s is set but empty", CookieEnv)
 		}
-		if err := checkCookie(v); err != nil {
+		if err := CheckCookie(v); err != nil {
 			return Cookie{}, fmt.Errorf("%s: %w", CookieEnv, err)
 		}
 		return Cookie{Value: v, Source: "environment"}, nil
 	}
-	return readCookieFile(path)
+	return ReadCookieFile(path)
 }
 
-// readCookieFile reads and checks a cookie file.
-func readCookieFile(path string) (Cookie, error) {
+// ReadCookieFile reads and checks a cookie file, whatever the environment says.
+func ReadCookieFile(path string) (Cookie, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Cookie{}, fmt.Errorf("reading the cookie file: %w", err)
@@ -76,15 +77,15 @@ func readCookieFile(path string) (Cookie, error) {
 	if v == "" {
 		return Cookie{}, fmt.Errorf("cookie file %s is empty", path)
 	}
-	if err := checkCookie(v); err != nil {
+	if err := CheckCookie(v); err != nil {
 		return Cookie{}, fmt.Errorf("cookie file %s: %w", path, err)
 	}
 	return Cookie{Value: v, Source: path, Exposed: info.Mode().Perm()&0o077 != 0}, nil
 }
 
-// checkCookie rejects what erl would not accept as a cookie: it becomes an
+// CheckCookie rejects what erl would not accept as a cookie: it becomes an
 // atom, so it is at most 255 characters on one line.
-func checkCookie(v string) error {
+func CheckCookie(v string) error {
 	switch {
 	case len(v) > 255:
 		return errors.New("the cookie is longer than 255 bytes")

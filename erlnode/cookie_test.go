@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 func TestLoadCookie(t *testing.T) {
@@ -12,12 +14,7 @@ func TestLoadCookie(t *testing.T) {
 	os.Unsetenv(CookieEnv)
 	dir := t.TempDir()
 	write := func(name, content string, mode os.FileMode) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
-			t.Fatal(err)
-		}
-		os.Chmod(p, mode)
-		return p
+		return testkit.WriteFile(t, dir, name, content, mode)
 	}
 	private := write("private", "SECRETCOOKIE\n", 0o400)
 	c, err := LoadCookie(private)

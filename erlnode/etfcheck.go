@@ -7,6 +7,7 @@
 // refuses any count larger than the bytes left to hold it (every element takes
 // at least one byte), so that a term it accepts costs ergo memory in
 // proportion to its length.
+
 package erlnode
 
 import (

@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 // peerTimeout bounds every wait on a fake peer, so that a test fails with a
@@ -235,39 +236,9 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 }
 
 // logBuffer collects a Client's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer struct{ testkit.LockedBuffer }
 
 func (l *logBuffer) logger() log.Logger { return log.NewLogfmtLogger(l) }
-
-// linesWith returns the lines that contain every one of words.
-func (l *logBuffer) linesWith(words ...string) []string {
-	var out []string
-	for _, line := range strings.Split(l.String(), "\n") {
-		all := line != ""
-		for _, w := range words {
-			all = all && strings.Contains(line, w)
-		}
-		if all {
-			out = append(out, line)
-		}
-	}
-	return out
-}
 
 // connectCtx is the context for one connection attempt in the tests.
 func connectCtx(t testing.TB) context.Context {

@@ -1,4 +1,5 @@
 // Distribution capability flags, and the set the exporter advertises.
+
 package erlnode
 
 import (

@@ -135,7 +135,7 @@ func TestFrameCostsWhatArrived(t *testing.T) {
 				t.Errorf("allocated %d and held %+d bytes, want at most %d", allocated, held, bound)
 			}
 			if tc.refused {
-				if lines := logs.linesWith("lost the connection", fmt.Sprintf("over the %d byte limit", MaxFrameSize)); len(lines) != 1 {
+				if lines := logs.Lines("lost the connection", fmt.Sprintf("over the %d byte limit", MaxFrameSize)); len(lines) != 1 {
 					t.Errorf("want one line on the refused frame; log:\n%s", logs.String())
 				}
 			} else if !client.Up() {

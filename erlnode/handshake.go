@@ -1,4 +1,5 @@
 // The client side of the distribution handshake (version 6), as a hidden node.
+
 package erlnode
 
 import (

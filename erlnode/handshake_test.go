@@ -104,7 +104,7 @@ func TestHandshakeChecksBeforeDigest(t *testing.T) {
 				t.Errorf("the exporter answered the challenge with %d bytes (%x)", len(s.after), s.after)
 			}
 			counts := client.ConnectionErrors()
-			for _, r := range Reasons {
+			for _, r := range reasons {
 				want := uint64(0)
 				if r == tc.reason {
 					want = 1
@@ -114,7 +114,7 @@ func TestHandshakeChecksBeforeDigest(t *testing.T) {
 					break
 				}
 			}
-			if lines := logs.linesWith(append([]string{target}, tc.logged...)...); len(lines) != 1 {
+			if lines := logs.Lines(append([]string{target}, tc.logged...)...); len(lines) != 1 {
 				t.Errorf("%d log lines with %q, want 1; log:\n%s", len(lines), tc.logged, logs.String())
 			}
 		})

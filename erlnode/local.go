@@ -1,4 +1,5 @@
 // The process's own distribution node, shared by every Client.
+
 package erlnode
 
 import (

@@ -1,4 +1,5 @@
 // Node names: parsing and the exporter's own stable name.
+
 package erlnode
 
 import (
@@ -40,11 +41,11 @@ func nameChar(r rune) bool {
 	return r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
 }
 
-// DefaultLocalName is beam_exporter@<host>. It is stable on purpose: every
+// defaultLocalName is beam_exporter@<host>. It is stable on purpose: every
 // distinct name that ever connects costs the target an atom that is never
 // collected. A node started with -name only talks to long names and one
 // started with -sname only to short ones, so the style follows the target's.
-func DefaultLocalName(target string) string {
+func defaultLocalName(target string) string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"

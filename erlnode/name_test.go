@@ -36,10 +36,10 @@ func TestSplitNodeName(t *testing.T) {
 }
 
 func TestDefaultLocalNameFollowsTheTargetsStyle(t *testing.T) {
-	if short := DefaultLocalName("app@host"); strings.Contains(strings.SplitN(short, "@", 2)[1], ".") {
+	if short := defaultLocalName("app@host"); strings.Contains(strings.SplitN(short, "@", 2)[1], ".") {
 		t.Errorf("short target got long local name %q", short)
 	}
-	if long := DefaultLocalName("app@host.example.com"); !strings.Contains(strings.SplitN(long, "@", 2)[1], ".") {
+	if long := defaultLocalName("app@host.example.com"); !strings.Contains(strings.SplitN(long, "@", 2)[1], ".") {
 		t.Errorf("long target got short local name %q", long)
 	}
 }

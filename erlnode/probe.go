@@ -1,4 +1,5 @@
 // The probe module's compiled binary, embedded in the exporter.
+
 package erlnode
 
 import _ "embed"
@@ -8,8 +9,7 @@ import _ "embed"
 // one name.
 const ProbeModule = "beam_exporter_probe_v2"
 
+// probeBeam is the probe's BEAM file, compiled with erlc +deterministic.
+//
 //go:embed probe/beam_exporter_probe_v2.beam
 var probeBeam []byte
-
-// ProbeBinary is the probe's BEAM file, compiled with erlc +deterministic.
-func ProbeBinary() []byte { return probeBeam }

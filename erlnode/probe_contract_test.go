@@ -1,5 +1,6 @@
 // The probe's contract, checked on real nodes: in-contract calls answer
 // {ok, _}, everything else {error, badarg}, never an exception.
+
 package erlnode
 
 import (
@@ -52,7 +53,7 @@ func TestProbeContract(t *testing.T) {
 	)
 
 	load := fmt.Sprintf(`code:load_binary(%s, "%s.beam", base64:decode("%s"))`,
-		ProbeModule, ProbeModule, base64.StdEncoding.EncodeToString(ProbeBinary()))
+		ProbeModule, ProbeModule, base64.StdEncoding.EncodeToString(probeBeam))
 	for _, otp := range erltest.Releases() {
 		t.Run("OTP"+otp, func(t *testing.T) {
 			t.Parallel()

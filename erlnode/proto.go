@@ -1,5 +1,6 @@
 // The distribution protocol after the handshake: framing, ticks, the control
 // messages a hidden, read-only client needs, and the replies to its calls.
+
 package erlnode
 
 import (

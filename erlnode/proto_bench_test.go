@@ -1,5 +1,6 @@
 // Benchmark of decoding a packet from the wire, for benchstat:
 // go test -run '^$' -bench . ./erlnode
+
 package erlnode
 
 import (

@@ -1,4 +1,5 @@
 // A resolve-only EPMD client: it looks nodes up and never registers or serves.
+
 package erlnode
 
 import (

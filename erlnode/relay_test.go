@@ -72,7 +72,7 @@ func TestRelayGetsNoDigest(t *testing.T) {
 			if n := client.ConnectionErrors()[ReasonWrongNode]; n != 1 {
 				t.Errorf("connection errors %v, want wrong_node 1", client.ConnectionErrors())
 			}
-			if lines := logs.linesWith("reason=wrong_node", target, real.Name); len(lines) != 1 {
+			if lines := logs.Lines("reason=wrong_node", target, real.Name); len(lines) != 1 {
 				t.Errorf("want one log line with wrong_node and both names; log:\n%s", logs.String())
 			}
 			if got := real.Eval(t, connectionsSeen); got != "{[],[]}" {

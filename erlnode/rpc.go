@@ -1,4 +1,5 @@
 // Remote calls through the node's rex server, each waiting on its own connection for its reply.
+
 package erlnode
 
 import (

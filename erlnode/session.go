@@ -1,4 +1,5 @@
 // Loading the probe module and holding the probe session on the target.
+
 package erlnode
 
 import (
@@ -10,16 +11,24 @@ import (
 	"github.com/ergo-services/ergo/etf"
 )
 
+// SessionOptions say what the probe session keeps switched on while the
+// exporter is connected, beside scheduler wall time, which it always keeps on.
+type SessionOptions struct {
+	// MicrostateAccounting costs the node some throughput, so it is kept
+	// on only when asked for.
+	MicrostateAccounting bool
+}
+
 // ErrProbeDisabled is returned when a collector needs the probe module and
 // --no-erlang.load-probe forbids loading code on the target.
 var ErrProbeDisabled = errors.New("the probe module is needed but loading code on the node is disabled (--no-erlang.load-probe)")
 
-// EnsureProbe loads the probe module on the target once per connection,
+// ensureProbe loads the probe module on the target once per connection,
 // unless the node already runs this exact version of it (a previous
 // connection, or another exporter, loaded it). Loading a module a second time
 // would push the running session process onto old code, and a third load
 // would kill it, so an identical module is never reloaded.
-func (c *Client) EnsureProbe(ctx context.Context) error {
+func (c *Client) ensureProbe(ctx context.Context) error {
 	if !c.cfg.LoadProbe {
 		return ErrProbeDisabled
 	}
@@ -50,7 +59,7 @@ func (c *Client) ensureProbeLocked(ctx context.Context, lc *liveConn) error {
 			return nil
 		}
 	}
-	reply, err := c.Call(ctx, "code", "load_binary", etf.Atom(ProbeModule), ProbeModule+".beam", ProbeBinary())
+	reply, err := c.Call(ctx, "code", "load_binary", etf.Atom(ProbeModule), ProbeModule+".beam", probeBeam)
 	if err != nil {
 		return fmt.Errorf("loading the probe module: %w", err)
 	}
@@ -68,7 +77,7 @@ func (c *Client) sameProbe(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("reading the loaded probe's version: %w", err)
 	}
-	ours, err := c.Call(ctx, "beam_lib", "md5", ProbeBinary())
+	ours, err := c.Call(ctx, "beam_lib", "md5", probeBeam)
 	if err != nil {
 		return false, fmt.Errorf("reading our probe's version: %w", err)
 	}
@@ -87,9 +96,9 @@ func (c *Client) sameProbe(ctx context.Context) (bool, error) {
 }
 
 // EnsureSession starts the probe's session process for this connection. The
-// session keeps scheduler wall time (and, if configured, microstate
-// accounting) switched on while we are connected, and switches them back
-// when we go away, however we go.
+// session keeps scheduler wall time (and what Config.Session asks for)
+// switched on while we are connected, and switches them back when we go
+// away, however we go.
 func (c *Client) EnsureSession(ctx context.Context) error {
 	if !c.cfg.LoadProbe {
 		return ErrProbeDisabled
@@ -106,7 +115,7 @@ func (c *Client) EnsureSession(ctx context.Context) error {
 	if err := c.ensureProbeLocked(ctx, lc); err != nil {
 		return err
 	}
-	opts := etf.Map{etf.Atom("msacc"): c.cfg.MSAcc}
+	opts := etf.Map{etf.Atom("msacc"): c.cfg.Session.MicrostateAccounting}
 	reply, err := c.Call(ctx, ProbeModule, "session", c.local.self.Self(), opts)
 	if err != nil {
 		return fmt.Errorf("starting the probe session: %w", err)
@@ -125,7 +134,7 @@ func (c *Client) EnsureSession(ctx context.Context) error {
 
 // ProbeCall runs a probe function, loading the probe first if needed.
 func (c *Client) ProbeCall(ctx context.Context, function string, args ...etf.Term) (etf.Term, error) {
-	if err := c.EnsureProbe(ctx); err != nil {
+	if err := c.ensureProbe(ctx); err != nil {
 		return nil, err
 	}
 	return c.Call(ctx, ProbeModule, function, args...)

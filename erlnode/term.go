@@ -5,6 +5,7 @@
 // []byte, and the empty list as an empty etf.List. The accessors here accept
 // every form a value can take and reject everything else with an error, so
 // that a reply of unexpected shape fails one collector and never panics.
+
 package erlnode
 
 import (
@@ -88,21 +89,6 @@ func NonNegative(t etf.Term) (float64, error) {
 	i, err := Int64(t)
 	if err != nil || i < 0 {
 		return 0, shapeError("a non-negative integer", t)
-	}
-	return float64(i), nil
-}
-
-// Number returns an integer or float term as float64.
-func Number(t etf.Term) (float64, error) {
-	if f, ok := t.(float64); ok {
-		return f, nil
-	}
-	if f, err := NonNegative(t); err == nil {
-		return f, nil
-	}
-	i, err := Int64(t)
-	if err != nil {
-		return 0, shapeError("a number", t)
 	}
 	return float64(i), nil
 }

@@ -69,9 +69,6 @@ func FuzzTermHelpers(f *testing.F) {
 		} else {
 			checkShapeError(t, err)
 		}
-		if _, err := Number(term); err != nil {
-			checkShapeError(t, err)
-		}
 		_, _ = Atom(term)
 		if text, err := Text(term); err == nil && !utf8.ValidString(text) {
 			t.Fatalf("Text returned %q, which is not UTF-8", text)

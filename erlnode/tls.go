@@ -1,4 +1,5 @@
 // TLS distribution settings: the exporter's side of inet_tls_dist.
+
 package erlnode
 
 import (
@@ -14,14 +15,14 @@ import (
 // exporter's own certificate when the node wants one (verify_peer with
 // fail_if_no_peer_cert, as it should).
 type TLSFiles struct {
-	CAFile   string `yaml:"ca_file"`   // PEM bundle; empty means the system's roots
-	CertFile string `yaml:"cert_file"` // PEM certificate presented to the node
-	KeyFile  string `yaml:"key_file"`  // its private key
+	CAFile   string // PEM bundle; empty means the system's roots
+	CertFile string // PEM certificate presented to the node
+	KeyFile  string // its private key
 	// ServerName is checked against the node's certificate; empty means
 	// the host part of the node's name.
-	ServerName string `yaml:"server_name"`
+	ServerName string
 	// InsecureSkipVerify accepts any certificate: for tests, never production.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	InsecureSkipVerify bool
 }
 
 // Config loads the files. Errors name the file and what is wrong with it.

@@ -1,5 +1,5 @@
-// beam_bench runs `make bench`: it starts its own BEAM nodes, measures the
-// exporter against them and the in-VM baseline, and prints a report.
+// The benchmark's flags, handed to bench.Run, and its report, printed.
+
 package main
 
 import (

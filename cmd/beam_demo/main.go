@@ -1,5 +1,5 @@
-// beam_demo starts a throwaway BEAM node with a small synthetic workload and
-// beam_exporter against it, for `make demo`. Ctrl-C stops both.
+// The demo node's workload, and the node and the exporter started in turn.
+
 package main
 
 import (
@@ -12,9 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/beam-exporter/beam_exporter/erlnode"
 )
 
 // workload keeps every panel of the dashboards busy: a process that works
@@ -63,6 +66,13 @@ func run(listen string) error {
 		return fmt.Errorf("starting the demo node: %w", err)
 	}
 	defer syscall.Kill(-node.Process.Pid, syscall.SIGKILL)
+	nodeExited := make(chan error, 1)
+	go func() { nodeExited <- node.Wait() }()
+	// The exporter's first attempt to connect would otherwise find no node
+	// yet, and the demo would open on an error.
+	if err := waitRegistered(ctx, "beam_demo", nodeExited); err != nil {
+		return err
+	}
 
 	exporter := exec.Command("./beam_exporter", "--erlang.node="+nodeName, "--web.listen-address="+listen)
 	exporter.Env = append(os.Environ(), "BEAM_EXPORTER_ERLANG_COOKIE="+cookie)
@@ -82,15 +92,37 @@ func run(listen string) error {
 	fmt.Printf("\nbeam_exporter is watching %s\n  metrics:       %s/metrics\n  top processes: %s/top\nPress Ctrl-C to stop the node and the exporter.\n\n",
 		nodeName, base, base)
 
-	exited := make(chan error, 2)
-	go func() { exited <- fmt.Errorf("the demo node exited: %v", node.Wait()) }()
-	go func() { exited <- fmt.Errorf("beam_exporter exited: %v", exporter.Wait()) }()
+	exporterExited := make(chan error, 1)
+	go func() { exporterExited <- exporter.Wait() }()
 	select {
 	case <-ctx.Done():
 		fmt.Println("stopping")
 		return nil
-	case err := <-exited:
-		return err
+	case err := <-nodeExited:
+		return fmt.Errorf("the demo node exited: %v", err)
+	case err := <-exporterExited:
+		return fmt.Errorf("beam_exporter exited: %v", err)
+	}
+}
+
+// waitRegistered polls the local EPMD until it lists the node alive, which
+// the node registers once it listens for distribution.
+func waitRegistered(ctx context.Context, alive string, nodeExited <-chan error) error {
+	deadline := time.After(30 * time.Second)
+	for {
+		names, err := erlnode.EPMDNames(ctx, "localhost", erlnode.DefaultEPMDPort)
+		if err == nil && slices.Contains(names, alive) {
+			return nil
+		}
+		select {
+		case err := <-nodeExited:
+			return fmt.Errorf("the demo node exited before it registered in EPMD: %v", err)
+		case <-deadline:
+			return fmt.Errorf("the demo node did not register in EPMD within 30s")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

@@ -4,6 +4,7 @@
 // fleet mode, and Debian's Prometheus scraping every node through /probe
 // every 5 s. It reports every scrape's latency distribution, the failed
 // scrapes, and the exporter's CPU and resident memory.
+
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 func init() { buildFlags = nil }
@@ -80,7 +82,7 @@ scrape_configs:
     static_configs:
       - targets: [%[2]q]
 `, strings.Join(quoted, ", "), addr)), 0o644)
-	promAddr := freePort(t)
+	promAddr := testkit.FreeAddr(t)
 	prom := exec.Command(prometheus, "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr)
 	if err := prom.Start(); err != nil {

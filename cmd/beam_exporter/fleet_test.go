@@ -1,5 +1,6 @@
 // Fleet mode end to end: a real Prometheus discovers nodes through /targets
 // and scrapes each through /probe.
+
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 func TestEndToEndFleetDiscovery(t *testing.T) {
@@ -63,10 +65,10 @@ func TestEndToEndFleetDiscovery(t *testing.T) {
 `, addr)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freePort(t)
+	promAddr := testkit.FreeAddr(t)
 	prom := exec.Command(prometheus, "--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr)
-	var promLogs lockedBuffer
+	var promLogs testkit.LockedBuffer
 	prom.Stdout, prom.Stderr = &promLogs, &promLogs
 	if err := prom.Start(); err != nil {
 		t.Fatal(err)
@@ -87,7 +89,7 @@ func TestEndToEndFleetDiscovery(t *testing.T) {
 	}
 
 	// The drill-down of a node Prometheus found, through the same pool.
-	status, body := get(t, "http://"+addr+"/top?auth_module=prod&target="+url.QueryEscape(nodes[0].Name), "Accept", "application/json")
+	status, body := testkit.Get(t, "http://"+addr+"/top?auth_module=prod&target="+url.QueryEscape(nodes[0].Name), "Accept", "application/json")
 	var top struct {
 		Node   string
 		Memory []struct{ Pid, Name string }

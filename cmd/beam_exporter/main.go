@@ -1,4 +1,5 @@
-// beam_exporter serves a BEAM node's runtime statistics to Prometheus.
+// The flags, wired to the packages that do the work: one node, a fleet, or both.
+
 package main
 
 import (
@@ -19,12 +20,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
+	toolkitweb "github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	sloggokit "github.com/tjhop/slog-gokit"
 
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/fleet"
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/web"
 	"github.com/beam-exporter/beam_exporter/collector"
 	"github.com/beam-exporter/beam_exporter/erlnode"
 )
@@ -71,7 +74,6 @@ func run() int {
 	}
 	logger := newLogger(*logFormat, *logLevel)
 	tiers := collector.Tiers{Fast: *fastTier, Slow: *slowTier}
-	hopts := collector.HandlerOptions{TimeoutOffset: *timeoutOffset, DefaultTimeout: *maxTimeout}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	own := prometheus.NewRegistry()
@@ -80,8 +82,12 @@ func run() int {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	mux := http.NewServeMux()
-	links := []web.LandingLinks{{Address: *metricsPath, Text: "Metrics"}}
+	surface := web.Config{
+		MetricsPath: *metricsPath, Own: own, NodeName: *nodeName,
+		EPMDHosts: *epmdHosts, EPMDPort: int(*epmdPort),
+		Timeouts: web.Timeouts{Offset: *timeoutOffset, Default: *maxTimeout},
+		Logger:   logger,
+	}
 
 	if *nodeName == "" && *configFile == "" {
 		fmt.Fprintln(os.Stderr, "beam_exporter: give --erlang.node (one node, on /metrics) or --config.file (a fleet, through /probe), or both")
@@ -91,8 +97,6 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
 		return 2
 	}
-	metrics := promhttp.HandlerFor(own, promhttp.HandlerOpts{})
-	var top http.Handler // nil until a node or a fleet is set up
 	if *nodeName != "" {
 		// Sidecar: one node, on /metrics beside the exporter's own metrics.
 		cookie, err := nodeCookie(*nodeName, *cookieFile)
@@ -117,7 +121,7 @@ func run() int {
 			NetTickTime: *netTickTime,
 			LoadProbe:   *loadProbe,
 			TLS:         tlsConfig,
-			MSAcc:       collector.IsEnabled("msacc"),
+			Session:     collector.Session(collector.Enabled()),
 			Logger:      logger,
 		})
 		if err != nil {
@@ -132,20 +136,17 @@ func run() int {
 		}
 		go client.Run(ctx)
 		own.MustRegister(exporter.ConnectionErrors())
-		metrics = collector.Handler(exporter, own, hopts, logger)
-		top = collector.TopHandler(exporter, *nodeName, *maxTimeout, logger)
-		links = append(links, web.LandingLinks{Address: "/top", Text: "Top processes of " + *nodeName + " (JSON with Accept: application/json)"})
+		surface.Node = exporter
 		level.Info(logger).Log("msg", "monitoring one node on "+*metricsPath, "node", *nodeName, "cookie_source", cookie.Source)
 	}
-	mux.Handle(*metricsPath, metrics)
 	if *configFile != "" {
 		// Fleet: any node, on demand, through /probe.
-		modules, err := erlnode.LoadAuthModules(*configFile)
+		modules, err := config.LoadAuthModules(*configFile)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "beam_exporter: --config.file: %v\n", err)
 			return 2
 		}
-		fleet, err := collector.NewFleet(collector.FleetOptions{
+		pool, err := fleet.New(fleet.Options{
 			Modules: modules, Tiers: tiers, MaxTargets: *maxTargets, IdleTimeout: *idleTimeout,
 			EPMDPort: int(*epmdPort), NetTickTime: *netTickTime, LoadProbe: *loadProbe, Logger: logger,
 		})
@@ -153,38 +154,21 @@ func run() int {
 			fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
 			return 2
 		}
-		go fleet.Run(ctx)
-		mux.Handle("/probe", fleet.ProbeHandler(hopts))
-		top = fleet.TopHandler(top, *nodeName, *maxTimeout)
-		links = append(links,
-			web.LandingLinks{Address: "/probe", Text: "Probe a node: /probe?target=name@host&auth_module=NAME"},
-			web.LandingLinks{Address: "/top", Text: "Top processes of a node: /top?target=name@host&auth_module=NAME"})
+		go pool.Run(ctx)
+		surface.Fleet = pool
 		level.Info(logger).Log("msg", "serving a fleet on /probe", "auth_modules", len(modules))
 	}
-	mux.Handle("/top", top)
-	if len(*epmdHosts) > 0 {
-		mux.Handle("/targets", collector.DiscoveryHandler(*epmdHosts, int(*epmdPort), logger))
-		links = append(links, web.LandingLinks{Address: "/targets", Text: "Nodes registered in EPMD (http_sd_configs)"})
-	}
-	if *metricsPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "BEAM Exporter",
-			Description: "Prometheus exporter for the runtime of BEAM nodes",
-			Version:     version.Info(),
-			Links:       links,
-		})
-		if err != nil {
-			level.Error(logger).Log("msg", "cannot build the landing page", "err", err)
-			return 1
-		}
-		mux.Handle("/", landing)
+	handler, err := web.NewHandler(surface)
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot start", "err", err)
+		return 1
 	}
 
 	level.Info(logger).Log("msg", "starting beam_exporter", "version", version.Info(), "collectors", fmt.Sprint(collector.Enabled()))
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() {
-		served <- web.ListenAndServe(server, toolkitFlags, slog.New(sloggokit.NewGoKitHandler(logger, slog.LevelDebug)))
+		served <- toolkitweb.ListenAndServe(server, toolkitFlags, slog.New(sloggokit.NewGoKitHandler(logger, slog.LevelDebug)))
 	}()
 	select {
 	case err := <-served:
@@ -200,7 +184,7 @@ func run() int {
 }
 
 // validate checks what the flags alone can tell before anything starts.
-func validate(localName string, tiers collector.Tiers, webFlags *web.FlagConfig) error {
+func validate(localName string, tiers collector.Tiers, webFlags *toolkitweb.FlagConfig) error {
 	if localName != "" {
 		if _, _, err := erlnode.SplitNodeName(localName); err != nil {
 			return fmt.Errorf("--erlang.local-name: %w", err)
@@ -213,7 +197,7 @@ func validate(localName string, tiers collector.Tiers, webFlags *web.FlagConfig)
 		return err
 	}
 	if path := *webFlags.WebConfigFile; path != "" {
-		if err := web.Validate(path); err != nil {
+		if err := toolkitweb.Validate(path); err != nil {
 			return fmt.Errorf("--web.config.file %s: %w", path, err)
 		}
 	}

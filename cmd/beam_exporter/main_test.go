@@ -1,4 +1,5 @@
 // End-to-end tests of the built binary: flag errors, and a live scrape linted by promtool.
+
 package main
 
 import (
@@ -7,18 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 var binary string
@@ -45,13 +45,7 @@ func TestMain(m *testing.M) {
 
 func TestBadConfigurationExits2(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, text string, perm os.FileMode) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(text), perm); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(name, text string, perm os.FileMode) string { return testkit.WriteFile(t, dir, name, text, perm) }
 	empty := write("empty", "", 0o600)
 	blank := write("blank", " \n\n", 0o600)
 	cookie := write("cookie", "c00kie\n", 0o600)
@@ -170,24 +164,6 @@ func expectExit2As(t *testing.T, creds *syscall.Credential, args []string, want 
 	}
 }
 
-// lockedBuffer collects the exporter's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func withoutCookieEnv() []string {
 	var env []string
 	for _, e := range os.Environ() {
@@ -196,15 +172,6 @@ func withoutCookieEnv() []string {
 		}
 	}
 	return env
-}
-
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // TestEndToEndScrape runs the binary against a real node of each release, checks
@@ -232,41 +199,21 @@ func TestEndToEndScrape(t *testing.T) {
 					t.Errorf("the cookie appears in the exporter's %s", what)
 				}
 			}
-			if status, page := get(t, "http://"+addr+"/"); status != http.StatusOK || !strings.Contains(page, `href="/top"`) {
+			if status, page := testkit.Get(t, "http://"+addr+"/"); status != http.StatusOK || !strings.Contains(page, `href="/top"`) {
 				t.Errorf("landing page (%d) without a link to /top:\n%s", status, page)
 			}
-			if status, page := get(t, "http://"+addr+"/top"); status != http.StatusOK || !strings.Contains(page, "Top processes of "+node.Name) {
+			if status, page := testkit.Get(t, "http://"+addr+"/top"); status != http.StatusOK || !strings.Contains(page, "Top processes of "+node.Name) {
 				t.Errorf("/top: %d\n%.500s", status, page)
 			}
 		})
 	}
 }
 
-// get GETs u and returns the status and body; 0 when the request failed.
-func get(t *testing.T, u string, header ...string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Error(err)
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
 // startExporter runs the binary with args and the cookie in its environment,
 // listening on a free port, until the test ends.
-func startExporter(t *testing.T, cookie string, args ...string) (addr string, cmd *exec.Cmd, logs *lockedBuffer) {
+func startExporter(t *testing.T, cookie string, args ...string) (addr string, cmd *exec.Cmd, logs *testkit.LockedBuffer) {
 	t.Helper()
-	addr, logs = freePort(t), &lockedBuffer{}
+	addr, logs = testkit.FreeAddr(t), &testkit.LockedBuffer{}
 	cmd = exec.Command(binary, append(args, "--web.listen-address="+addr)...)
 	cmd.Env = append(withoutCookieEnv(), "BEAM_EXPORTER_ERLANG_COOKIE="+cookie)
 	cmd.Stdout, cmd.Stderr = logs, logs
@@ -279,7 +226,7 @@ func startExporter(t *testing.T, cookie string, args ...string) (addr string, cm
 
 // scrapeUntilUp scrapes addr until beam_up is 1, for at most 30 s, and
 // returns that scrape.
-func scrapeUntilUp(t *testing.T, addr string, logs *lockedBuffer) []byte {
+func scrapeUntilUp(t *testing.T, addr string, logs *testkit.LockedBuffer) []byte {
 	t.Helper()
 	var body []byte
 	deadline := time.Now().Add(30 * time.Second)

@@ -1,4 +1,5 @@
 // /metrics behind TLS and basic auth through --web.config.file, checked with a real TLS client.
+
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 // TestWebConfigTLSAndBasicAuth needs no node: /metrics answers beam_up 0
@@ -35,8 +37,8 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	addr := freePort(t)
-	var logs lockedBuffer
+	addr := testkit.FreeAddr(t)
+	var logs testkit.LockedBuffer
 	cmd := exec.Command(binary, "--erlang.node=nobody_here@127.0.0.1", "--web.listen-address="+addr,
 		"--web.config.file="+webConfig)
 	cmd.Env = append(withoutCookieEnv(), "BEAM_EXPORTER_ERLANG_COOKIE=web-config-test")

@@ -1,5 +1,6 @@
 // A throwaway certificate authority for tests of TLS, on the web side and on
 // the distribution side.
+
 package erltest
 
 import (
@@ -114,7 +115,7 @@ func writePEM(t testing.TB, file, typ string, der []byte) {
 // files the test may use from the host.
 func TLSDistArgs(t testing.TB, otp string) (args []string, ca *CA) {
 	t.Helper()
-	root := Root(t, otp)
+	root := rootFor(t, otp)
 	// Inside a root, the node sees the files under /tmp; they are removed
 	// with the test.
 	inNode := filepath.Join("/tmp", "erltest-tls-"+randomHex(8))

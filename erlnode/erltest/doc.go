@@ -2,15 +2,25 @@
 //
 // OTP 25 is the host's Erlang (Debian bookworm's erlang-nox). OTP 27 and 29
 // come from Debian trixie and sid: each is a debootstrap root with
-// erlang-base installed, built on first use and cached between runs under
-// $BEAM_EXPORTER_OTP_ROOTS (default /var/cache/beam_exporter/otp-roots),
-// one directory per suite. Nodes in a root are started with chroot(2) but
-// share the host's network namespace, loopback and EPMD, so a client on the
-// host reaches them exactly like host nodes (name@<short host name>).
+// erlang-base installed, which the debroot package builds on first use and
+// caches between runs under $BEAM_EXPORTER_OTP_ROOTS (default
+// /var/cache/beam_exporter/otp-roots), one directory per suite. Nodes in a
+// root are started with chroot(2) but share the host's network namespace,
+// loopback and EPMD, so a client on the host reaches them exactly like host
+// nodes (name@<short host name>).
 //
 // The harness talks to a node over its standard input and output (an
 // inline read-eval-print loop), never over Erlang distribution, because
 // distribution is what the code under test implements.
+//
+// Files:
+//
+//	releases.go  which OTP releases to test, and where each comes from
+//	node.go      Start, Eval, Signal, Kill, Restart: the node harness
+//	repl.go      the Erlang side of the control channel
+//	epmd.go      the host's EPMD: started when needed, and its NAMES
+//	proxy.go     a TCP proxy that breaks the network between exporter and node
+//	certs.go     a throwaway CA for tests of TLS
 //
 // Environment:
 //

@@ -1,4 +1,5 @@
 // A minimal EPMD client (NAMES request) and starting the host's epmd daemon.
+
 package erltest
 
 import (

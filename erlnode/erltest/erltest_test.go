@@ -1,4 +1,5 @@
 // Integration test of the harness itself: real nodes of every release in Releases().
+
 package erltest
 
 import (

@@ -1,4 +1,5 @@
 // The node harness: starting, evaluating in, signalling, killing and restarting real BEAM nodes.
+
 package erltest
 
 import (
@@ -20,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/debroot"
 )
 
 // Timeouts of the harness, as the integration tests expect them.
@@ -109,7 +112,7 @@ func Start(t testing.TB, o Options) *Node {
 		o.Cookie = "erltest-" + randomHex(12)
 	}
 	o.Args = append([]string(nil), o.Args...)
-	root := Root(t, o.OTP) // fails the test for an unsupported release
+	root := rootFor(t, o.OTP) // fails the test for an unsupported release
 	if err := ensureEPMD(); err != nil {
 		t.Fatalf("erltest: %v", err)
 	}
@@ -159,7 +162,7 @@ func (n *Node) launch() error {
 	args = append(args, o.Args...)
 	args = append(args, "-eval", replEval(marker))
 	cmd := exec.Command(erl, args...)
-	cmd.Env = rootEnv()
+	cmd.Env = debroot.Env()
 	// Setpgid: the emulator and its helpers (erl_child_setup, os:cmd
 	// children) form one group that cleanup can kill as a whole.
 	// Pdeathsig: if the test binary dies, the node goes with it.

@@ -1,4 +1,5 @@
 // A TCP proxy that tests put between the exporter and a node to break the network.
+
 package erltest
 
 import (

@@ -1,10 +1,14 @@
 // Which OTP releases the integration suite runs against and where each one comes from.
+
 package erltest
 
 import (
 	"os"
 	"slices"
 	"strings"
+	"testing"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/debroot"
 )
 
 // HostOTP is the OTP major of the host's own erl (Debian bookworm's erlang-nox).
@@ -36,12 +40,31 @@ func Releases() []string {
 	return out
 }
 
-// Suite returns the Debian suite providing the OTP major, "" for the host's
+// suite returns the Debian suite providing the OTP major, "" for the host's
 // release, and false for a major this package cannot provide.
-func Suite(otp string) (string, bool) {
+func suite(otp string) (string, bool) {
 	if otp == HostOTP {
 		return "", true
 	}
 	s, ok := debianSuites[otp]
 	return s, ok
+}
+
+// rootFor returns the chroot directory providing the OTP major otp, building
+// and caching it first if needed, or "" for the host's own release. It
+// fails the test if the root cannot be had.
+func rootFor(t testing.TB, otp string) string {
+	t.Helper()
+	name, ok := suite(otp)
+	if !ok {
+		t.Fatalf("erltest: OTP %q is not provided (supported: %s from the host, %v from Debian roots)", otp, HostOTP, debianSuites)
+	}
+	if name == "" {
+		return ""
+	}
+	root, err := debroot.Ensure(name, otp)
+	if err != nil {
+		t.Fatalf("erltest: OTP %s root (Debian %s): %v", otp, name, err)
+	}
+	return root
 }

@@ -1,4 +1,5 @@
 // The Erlang side of the control channel: a read-eval-print loop on the node's stdin/stdout.
+
 package erltest
 
 import (

@@ -1,5 +1,5 @@
-// Package bench measures beam_exporter against nodes of several sizes and
-// the in-VM baseline it replaces, for `make bench` (cmd/beam_bench).
+// Run: for each size, a node, every collector's refresh and the baseline's.
+
 package bench
 
 import (

@@ -1,4 +1,5 @@
 // The beam_exporter binary against a benchmark node: what a scrape costs it.
+
 package bench
 
 import (

@@ -1,4 +1,5 @@
 // The cost of microstate accounting on a reductions-heavy workload.
+
 package bench
 
 import (

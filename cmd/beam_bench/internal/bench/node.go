@@ -1,4 +1,5 @@
 // Throwaway BEAM nodes for the benchmark, with its Erlang module loaded.
+
 package bench
 
 import (
@@ -73,7 +74,7 @@ func startNode(ctx context.Context, moduleDir string, procs int) (*node, error) 
 		return nil, fmt.Errorf("starting erl: %w", err)
 	}
 	n.client, err = erlnode.New(erlnode.Config{
-		Target: n.name, Cookie: n.cookie, LoadProbe: true, MSAcc: true,
+		Target: n.name, Cookie: n.cookie, LoadProbe: true, Session: erlnode.SessionOptions{MicrostateAccounting: true},
 		LocalName: "beam_bench_exporter_" + randomHex(4) + "@" + host,
 	})
 	if err != nil {

@@ -1,4 +1,5 @@
 // The benchmark's report: Markdown tables and the targets, judged.
+
 package bench
 
 import (

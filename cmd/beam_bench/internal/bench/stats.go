@@ -1,4 +1,5 @@
 // Decoding the node's measurements and summarizing repeated runs.
+
 package bench
 
 import (

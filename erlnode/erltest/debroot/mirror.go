@@ -1,5 +1,6 @@
 // Finding the Debian mirror to debootstrap from, read from the machine's own apt sources.
-package erltest
+
+package debroot
 
 import (
 	"errors"
@@ -11,12 +12,12 @@ import (
 	"strings"
 )
 
-// DebianMirror returns the Debian archive URL to build roots from:
+// debianMirror returns the Debian archive URL to build roots from:
 // $BEAM_EXPORTER_DEBIAN_MIRROR if set, else the first "deb" URI in the
 // machine's apt sources whose path ends in /debian. The host is never
 // hard-coded, because machines sit behind different mirrors or proxies and
 // only the ones apt is configured for are reachable.
-func DebianMirror() (string, error) {
+func debianMirror() (string, error) {
 	if m := strings.TrimSpace(os.Getenv("BEAM_EXPORTER_DEBIAN_MIRROR")); m != "" {
 		return strings.TrimRight(m, "/"), nil
 	}

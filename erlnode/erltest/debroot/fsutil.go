@@ -1,5 +1,6 @@
 // File-system helpers for roots: flock, removing half-built roots safely, small file copies.
-package erltest
+
+package debroot
 
 import (
 	"bufio"

@@ -1,5 +1,6 @@
-// The /metrics handler: one scrape deadline per request, from Prometheus's header.
-package collector
+// /metrics: one scrape of the node per request, with the deadline Prometheus gives.
+
+package web
 
 import (
 	"context"
@@ -10,28 +11,30 @@ import (
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/beam-exporter/beam_exporter/collector"
 )
 
-// HandlerOptions tune how the scrape deadline is derived.
-type HandlerOptions struct {
-	// TimeoutOffset is kept back from Prometheus's scrape timeout, so that
-	// the answer arrives before Prometheus gives up on it.
-	TimeoutOffset time.Duration
-	// DefaultTimeout applies when the request does not say (a curl by hand).
-	DefaultTimeout time.Duration
+// Timeouts say how the scrape deadline is derived.
+type Timeouts struct {
+	// Offset is kept back from Prometheus's scrape timeout, so that the
+	// answer arrives before Prometheus gives up on it.
+	Offset time.Duration
+	// Default applies when the request does not say (a curl by hand).
+	Default time.Duration
 }
 
-// Handler serves the node's metrics, gathered with a fresh registry per
-// request (so that each scrape carries its own deadline), together with the
-// exporter's own metrics from base.
-func Handler(e *Exporter, base prometheus.Gatherer, opts HandlerOptions, logger log.Logger) http.Handler {
+// metricsHandler serves the node's metrics, gathered with a fresh registry
+// per request (so that each scrape carries its own deadline), together with
+// the exporter's own metrics from own.
+func metricsHandler(e *collector.Exporter, own prometheus.Gatherer, timeouts Timeouts, logger log.Logger) http.Handler {
 	errorLog := promhttpLogger{logger}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout(r, opts))
+		ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout(r, timeouts))
 		defer cancel()
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(e.Scrape(ctx))
-		promhttp.HandlerFor(prometheus.Gatherers{base, reg}, promhttp.HandlerOpts{
+		promhttp.HandlerFor(prometheus.Gatherers{own, reg}, promhttp.HandlerOpts{
 			ErrorLog:      errorLog,
 			ErrorHandling: promhttp.ContinueOnError,
 		}).ServeHTTP(w, r)
@@ -40,13 +43,13 @@ func Handler(e *Exporter, base prometheus.Gatherer, opts HandlerOptions, logger 
 
 // scrapeTimeout reads X-Prometheus-Scrape-Timeout-Seconds and keeps the
 // offset back; a missing or nonsensical header gets the default.
-func scrapeTimeout(r *http.Request, opts HandlerOptions) time.Duration {
+func scrapeTimeout(r *http.Request, timeouts Timeouts) time.Duration {
 	header := r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds")
 	seconds, err := strconv.ParseFloat(header, 64)
 	if header == "" || err != nil || seconds <= 0 {
-		return opts.DefaultTimeout
+		return timeouts.Default
 	}
-	timeout := time.Duration(seconds*float64(time.Second)) - opts.TimeoutOffset
+	timeout := time.Duration(seconds*float64(time.Second)) - timeouts.Offset
 	if timeout <= 0 {
 		// An offset larger than the timeout still leaves the scrape some time.
 		timeout = time.Duration(seconds * float64(time.Second) / 2)

@@ -1,5 +1,6 @@
 // Debootstrap roots holding Debian trixie's and sid's Erlang, built once and cached between runs.
-package erltest
+
+package debroot
 
 import (
 	"bufio"
@@ -13,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -21,39 +21,20 @@ import (
 // after the stamp is written, so an interrupted build never looks complete.
 const stampName = ".erltest-root"
 
-// RootsDir returns the directory caching the roots, one subdirectory per suite.
-func RootsDir() string {
+// cacheDir returns the directory caching the roots, one subdirectory per suite.
+func cacheDir() string {
 	if d := strings.TrimSpace(os.Getenv("BEAM_EXPORTER_OTP_ROOTS")); d != "" {
 		return filepath.Clean(d)
 	}
 	return "/var/cache/beam_exporter/otp-roots"
 }
 
-// Root returns the chroot directory providing the OTP major otp, building
-// and caching it first if needed, or "" for the host's own release. It
-// fails the test if the root cannot be had.
-func Root(t testing.TB, otp string) string {
-	t.Helper()
-	suite, ok := Suite(otp)
-	if !ok {
-		t.Fatalf("erltest: OTP %q is not provided (supported: %s from the host, %v from Debian roots)", otp, HostOTP, debianSuites)
-	}
-	if suite == "" {
-		return ""
-	}
-	root, err := ensureRoot(suite, otp)
-	if err != nil {
-		t.Fatalf("erltest: OTP %s root (Debian %s): %v", otp, suite, err)
-	}
-	return root
-}
-
-// ensureRoot returns the complete root for suite, building it under an
-// exclusive lock: go test runs package test binaries in parallel, and each
-// may want the same root. flock is per open file, so it also serializes
-// goroutines of one process.
-func ensureRoot(suite, otp string) (string, error) {
-	base := RootsDir()
+// Ensure returns the complete root of the Debian suite, which ships OTP
+// major otp, building it first if needed under an exclusive lock: go test
+// runs package test binaries in parallel, and each may want the same root.
+// flock is per open file, so it also serializes goroutines of one process.
+func Ensure(suite, otp string) (string, error) {
+	base := cacheDir()
 	final := filepath.Join(base, suite)
 	if rootComplete(final) {
 		return final, refreshNetworkFiles(final)
@@ -136,7 +117,7 @@ func buildRoot(base, suite, otp string, lock *os.File) (string, error) {
 	if err != nil {
 		return "", errors.New("debootstrap not found (apt-get install debootstrap)")
 	}
-	mirror, err := DebianMirror()
+	mirror, err := debianMirror()
 	if err != nil {
 		return "", err
 	}
@@ -145,7 +126,7 @@ func buildRoot(base, suite, otp string, lock *os.File) (string, error) {
 	start := time.Now()
 	progressf("[%s] building the OTP %s root in %s from %s; this happens once and takes a few minutes", suite, otp, base, mirror)
 
-	kc, err := chooseKeyring(ctx, base, suite, mirror, func() (string, error) { return ensureRoot("trixie", "27") })
+	kc, err := chooseKeyring(ctx, base, suite, mirror, func() (string, error) { return Ensure("trixie", "27") })
 	if err != nil {
 		return "", err
 	}
@@ -182,7 +163,7 @@ func buildRoot(base, suite, otp string, lock *os.File) (string, error) {
 		progressf("[%s] Erlang incomplete after debootstrap; installing %s with apt-get inside the root", suite, rootPackages)
 		sh := "apt-get update && apt-get install -y --no-install-recommends " + strings.ReplaceAll(rootPackages, ",", " ")
 		cmd := exec.CommandContext(ctx, "chroot", tmp, "/bin/sh", "-c", sh)
-		cmd.Env = append(rootEnv(), "DEBIAN_FRONTEND=noninteractive")
+		cmd.Env = append(Env(), "DEBIAN_FRONTEND=noninteractive")
 		if err := runStreamed(ctx, suite, lock, cmd); err != nil {
 			return "", fmt.Errorf("apt-get install %s in the root: %w", rootPackages, err)
 		}
@@ -194,7 +175,7 @@ func buildRoot(base, suite, otp string, lock *os.File) (string, error) {
 		return "", err
 	}
 	if rel != otp {
-		return "", fmt.Errorf("Debian %s now ships OTP %s (OTP_VERSION %s, erlang-base %s), not OTP %s: update debianSuites in releases.go", suite, rel, version, pkg, otp)
+		return "", fmt.Errorf("Debian %s now ships OTP %s (OTP_VERSION %s, erlang-base %s), not OTP %s: update debianSuites in erlnode/erltest/releases.go", suite, rel, version, pkg, otp)
 	}
 	took := time.Since(start).Round(time.Second)
 	stamp := fmt.Sprintf("suite=%s\nmirror=%s\nsignature=%s\nerlang-base=%s\notp_release=%s\notp_version=%s\nbuilt=%s\nbuild_seconds=%d\n",
@@ -211,10 +192,10 @@ func buildRoot(base, suite, otp string, lock *os.File) (string, error) {
 	return final, nil
 }
 
-// rootEnv is the environment for commands run inside a root: nothing from
-// the test's own environment leaks in (ERL_FLAGS and friends would change
-// how erl starts).
-func rootEnv() []string {
+// Env is the environment for commands run inside a root, and for the nodes
+// the tests start: nothing from the test's own environment leaks in
+// (ERL_FLAGS and friends would change how erl starts).
+func Env() []string {
 	return []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/root",
@@ -230,7 +211,7 @@ func verifyRoot(ctx context.Context, root string) (rel, version, pkg string, err
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "chroot", root, "erl", "-noshell", "-eval",
 		`io:format("~s~n",[erlang:system_info(otp_release)]),halt().`)
-	cmd.Env = rootEnv()
+	cmd.Env = Env()
 	cmd.Dir = "/"
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -244,7 +225,7 @@ func verifyRoot(ctx context.Context, root string) (rel, version, pkg string, err
 	v, _ := os.ReadFile(filepath.Join(root, "usr/lib/erlang/releases", rel, "OTP_VERSION"))
 	version = strings.TrimSpace(string(v))
 	q := exec.CommandContext(ctx, "chroot", root, "dpkg-query", "-W", "-f=${Version}", "erlang-base")
-	q.Env = rootEnv()
+	q.Env = Env()
 	p, _ := q.Output()
 	return rel, version, strings.TrimSpace(string(p)), nil
 }

@@ -1,5 +1,6 @@
 // /targets: Prometheus HTTP service discovery from the EPMDs of the fleet's hosts.
-package collector
+
+package web
 
 import (
 	"context"
@@ -21,12 +22,12 @@ type targetGroup struct {
 	Labels  map[string]string `json:"labels"`
 }
 
-// DiscoveryHandler lists every node registered in the EPMD of each host, one
+// targetsHandler lists every node registered in the EPMD of each host, one
 // target group per node, labelled with its host and node name. A host whose
 // EPMD does not answer contributes nothing and is logged, so that the other
 // hosts' nodes are still discovered; its nodes drop out of Prometheus's
 // targets with it, which is why the host itself needs monitoring too.
-func DiscoveryHandler(hosts []string, epmdPort int, logger log.Logger) http.Handler {
+func targetsHandler(hosts []string, epmdPort int, logger log.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()

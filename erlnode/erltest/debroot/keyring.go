@@ -1,5 +1,6 @@
 // Choosing an OpenPGP keyring that verifies a suite's Release file before debootstrap runs.
-package erltest
+
+package debroot
 
 import (
 	"bytes"

@@ -1,11 +1,11 @@
-// Fleet mode against real nodes: /probe with two auth modules, a frozen and
-// a dead target beside healthy ones, idle disconnects, and /targets.
-package collector
+// Fleet mode against real nodes: /probe and /top with two auth modules, a
+// frozen and a dead target beside healthy ones, idle disconnects, and /targets.
+
+package web
 
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,8 +18,12 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/fleet"
+	"github.com/beam-exporter/beam_exporter/collector"
 	"github.com/beam-exporter/beam_exporter/erlnode"
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 // probe GETs /probe and returns the status and body.
@@ -32,31 +36,8 @@ func probe(t *testing.T, base, target, module string, timeout time.Duration) (in
 	if module != "" {
 		q.Set("auth_module", module)
 	}
-	return fetch(t, base+"/probe?"+q.Encode(),
+	return testkit.Get(t, base+"/probe?"+q.Encode(),
 		"X-Prometheus-Scrape-Timeout-Seconds", strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64))
-}
-
-// fetch GETs u with the given header name, value pairs and returns the
-// status and body; 0 when the request failed. It uses t.Error, not
-// t.Fatal, so other goroutines may call it.
-func fetch(t *testing.T, u string, header ...string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest("GET", u, nil)
-	if err != nil {
-		t.Error(err)
-		return 0, ""
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Error(err)
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
 }
 
 func TestFleet(t *testing.T) {
@@ -66,12 +47,12 @@ func TestFleet(t *testing.T) {
 	two := erltest.Start(t, erltest.Options{Name: erltest.UniqueName("fleet_two"), Cookie: "fleet-cookie-two"})
 	host := strings.SplitN(one.Name, "@", 2)[1]
 
-	fleet, err := NewFleet(FleetOptions{
-		Modules: map[string]erlnode.AuthModule{
+	pool, err := fleet.New(fleet.Options{
+		Modules: map[string]config.AuthModule{
 			"one": {Name: "one", Cookie: "fleet-cookie-one"},
 			"two": {Name: "two", Cookie: "fleet-cookie-two", Collectors: []string{"memory", "processes"}},
 		},
-		Tiers:      Tiers{Fast: time.Millisecond, Slow: time.Millisecond},
+		Tiers:      collector.Tiers{Fast: time.Millisecond, Slow: time.Millisecond},
 		MaxTargets: 3, IdleTimeout: time.Hour, LoadProbe: true, Logger: log.NewNopLogger(),
 	})
 	if err != nil {
@@ -79,12 +60,12 @@ func TestFleet(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan struct{})
-	go func() { fleet.Run(ctx); close(runDone) }()
+	go func() { pool.Run(ctx); close(runDone) }()
 	t.Cleanup(func() { cancel(); <-runDone })
 	mux := http.NewServeMux()
-	mux.Handle("/probe", fleet.ProbeHandler(HandlerOptions{TimeoutOffset: 100 * time.Millisecond, DefaultTimeout: 10 * time.Second}))
-	mux.Handle("/top", fleet.TopHandler(nil, "", 10*time.Second))
-	mux.Handle("/targets", DiscoveryHandler([]string{host}, erlnode.DefaultEPMDPort, log.NewNopLogger()))
+	mux.Handle("/probe", probeHandler(pool, Timeouts{Offset: 100 * time.Millisecond, Default: 10 * time.Second}, log.NewNopLogger()))
+	mux.Handle("/top", fleetTopHandler(pool, nil, "", 10*time.Second, log.NewNopLogger()))
+	mux.Handle("/targets", targetsHandler([]string{host}, erlnode.DefaultEPMDPort, log.NewNopLogger()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -140,19 +121,19 @@ func TestFleet(t *testing.T) {
 	})
 
 	t.Run("top through the pool", func(t *testing.T) {
-		before := fleet.Targets()
+		before := pool.Targets()
 		get := func(query string) (int, string) {
-			return fetch(t, srv.URL+"/top?"+query, "Accept", "application/json")
+			return testkit.Get(t, srv.URL+"/top?"+query, "Accept", "application/json")
 		}
 		status, body := get("target=" + url.QueryEscape(two.Name) + "&auth_module=two")
-		var snap TopSnapshot
+		var snap collector.TopSnapshot
 		if err := json.Unmarshal([]byte(body), &snap); status != http.StatusOK || err != nil {
 			t.Fatalf("/top of %s: %d %v\n%.300s", two.Name, status, err, body)
 		}
 		if snap.Node != two.Name || len(snap.Memory) == 0 || snap.Memory[0].Pid == "" {
 			t.Errorf("/top of %s: %+v", two.Name, snap)
 		}
-		if after := fleet.Targets(); strings.Join(after, " ") != strings.Join(before, " ") {
+		if after := pool.Targets(); strings.Join(after, " ") != strings.Join(before, " ") {
 			t.Errorf("/top pooled %v, /probe had %v: they should share connections", after, before)
 		}
 		for query, want := range map[string]string{
@@ -245,12 +226,12 @@ func TestFleet(t *testing.T) {
 	t.Run("idle targets are disconnected", func(t *testing.T) {
 		cancel()
 		<-runDone
-		if left := fleet.Targets(); len(left) != 0 {
+		if left := pool.Targets(); len(left) != 0 {
 			t.Errorf("targets still pooled after Run ended: %v", left)
 		}
-		idle, err := NewFleet(FleetOptions{
-			Modules: map[string]erlnode.AuthModule{"one": {Name: "one", Cookie: "fleet-cookie-one"}},
-			Tiers:   Tiers{Fast: time.Millisecond, Slow: time.Millisecond}, MaxTargets: 1, IdleTimeout: 300 * time.Millisecond,
+		idle, err := fleet.New(fleet.Options{
+			Modules: map[string]config.AuthModule{"one": {Name: "one", Cookie: "fleet-cookie-one"}},
+			Tiers:   collector.Tiers{Fast: time.Millisecond, Slow: time.Millisecond}, MaxTargets: 1, IdleTimeout: 300 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -258,13 +239,13 @@ func TestFleet(t *testing.T) {
 		idleCtx, stopIdle := context.WithCancel(context.Background())
 		defer stopIdle()
 		go idle.Run(idleCtx)
-		srv := httptest.NewServer(idle.ProbeHandler(HandlerOptions{DefaultTimeout: 10 * time.Second}))
+		srv := httptest.NewServer(probeHandler(idle, Timeouts{Default: 10 * time.Second}, log.NewNopLogger()))
 		defer srv.Close()
 		if _, body := probe(t, srv.URL, one.Name, "", 10*time.Second); !strings.Contains(body, "\nbeam_up 1\n") {
 			t.Fatalf("the only module is the default:\n%.300s", body)
 		}
-		waitForWithin(t, "the idle target to be disconnected", 3*time.Second, func() bool { return len(idle.Targets()) == 0 })
-		waitForWithin(t, "the node to see the exporter go", 3*time.Second, func() bool {
+		testkit.WaitFor(t, "the idle target to be disconnected", 3*time.Second, func() bool { return len(idle.Targets()) == 0 })
+		testkit.WaitFor(t, "the node to see the exporter go", 3*time.Second, func() bool {
 			return one.Eval(t, "nodes(hidden).") == "[]"
 		})
 	})

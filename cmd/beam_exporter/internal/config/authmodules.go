@@ -1,5 +1,6 @@
-// Auth modules: named ways to reach a cluster (cookie and TLS), from --config.file.
-package erlnode
+// Auth modules: named ways to reach a cluster (cookie, TLS and collectors), from --config.file.
+
+package config
 
 import (
 	"bytes"
@@ -13,20 +14,32 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/beam-exporter/beam_exporter/erlnode"
 )
 
-// AuthModuleConfig is one entry of auth_modules in the config file. Exactly
+// authModuleConfig is one entry of auth_modules in the config file. Exactly
 // one cookie source is given.
-type AuthModuleConfig struct {
+type authModuleConfig struct {
 	CookieFile string `yaml:"cookie_file"`
 	CookieEnv  string `yaml:"cookie_env"`
 	// Cookie is the cookie itself, accepted only from a config file that
 	// nobody but its owner can read (mode 0600 or stricter).
 	Cookie string    `yaml:"cookie"`
-	TLS    *TLSFiles `yaml:"tls"`
+	TLS    *tlsFiles `yaml:"tls"`
 	// Collectors, when given, replaces the --collector.* flags for the
 	// nodes probed with this module.
 	Collectors *[]string `yaml:"collectors"`
+}
+
+// tlsFiles is erlnode.TLSFiles as the config file spells it; the two
+// convert into each other, so a field added to one must be added to both.
+type tlsFiles struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
 // AuthModule is a loaded auth module, ready to connect with.
@@ -35,12 +48,12 @@ type AuthModule struct {
 	Cookie string
 	TLS    *tls.Config // nil for plain distribution
 	// Collectors is the module's own set of collectors; nil means the
-	// flags decide. The collector package checks the names.
+	// flags decide. The fleet checks the names against the registry.
 	Collectors []string
 }
 
 type configFile struct {
-	AuthModules map[string]AuthModuleConfig `yaml:"auth_modules"`
+	AuthModules map[string]authModuleConfig `yaml:"auth_modules"`
 }
 
 // LoadAuthModules reads the config file and every cookie and TLS file it
@@ -75,7 +88,7 @@ func LoadAuthModules(path string) (map[string]AuthModule, error) {
 	return modules, nil
 }
 
-func loadAuthModule(name string, c AuthModuleConfig, private bool) (AuthModule, error) {
+func loadAuthModule(name string, c authModuleConfig, private bool) (AuthModule, error) {
 	m := AuthModule{Name: name}
 	sources := 0
 	for _, s := range []string{c.CookieFile, c.CookieEnv, c.Cookie} {
@@ -88,7 +101,7 @@ func loadAuthModule(name string, c AuthModuleConfig, private bool) (AuthModule, 
 	}
 	switch {
 	case c.CookieFile != "":
-		cookie, err := readCookieFile(c.CookieFile)
+		cookie, err := erlnode.ReadCookieFile(c.CookieFile)
 		if err != nil {
 			return m, err
 		}
@@ -98,14 +111,14 @@ func loadAuthModule(name string, c AuthModuleConfig, private bool) (AuthModule, 
 		if m.Cookie == "" {
 			return m, fmt.Errorf("the environment variable %s is unset or empty", c.CookieEnv)
 		}
-		if err := checkCookie(m.Cookie); err != nil {
+		if err := erlnode.CheckCookie(m.Cookie); err != nil {
 			return m, fmt.Errorf("%s: %w", c.CookieEnv, err)
 		}
 	default:
 		if !private {
 			return m, errors.New("an inline cookie needs the config file to be readable by its owner only (chmod 600); or use cookie_file or cookie_env")
 		}
-		if err := checkCookie(c.Cookie); err != nil {
+		if err := erlnode.CheckCookie(c.Cookie); err != nil {
 			return m, err
 		}
 		m.Cookie = c.Cookie
@@ -124,7 +137,7 @@ func loadAuthModule(name string, c AuthModuleConfig, private bool) (AuthModule, 
 		m.Collectors = slices.Sorted(maps.Keys(seen))
 	}
 	if c.TLS != nil {
-		cfg, err := c.TLS.Config()
+		cfg, err := erlnode.TLSFiles(*c.TLS).Config()
 		if err != nil {
 			return m, err
 		}

@@ -1,5 +1,6 @@
 // Progress lines on stderr, shown live while slow work (building a root) runs.
-package erltest
+
+package debroot
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package erlnode
+package config
 
 import (
 	"os"
@@ -7,17 +7,12 @@ import (
 	"testing"
 
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 func TestLoadAuthModules(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, text string, perm os.FileMode) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(text), perm); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(name, text string, perm os.FileMode) string { return testkit.WriteFile(t, dir, name, text, perm) }
 	cookieA := write("a.cookie", "cookie-a\n", 0o600)
 	ca := erltest.NewCA(t, dir)
 	cert, key := ca.Issue(t, "exporter", "exporter")

@@ -1,24 +1,16 @@
 // Unit tests for reading the Debian mirror out of apt sources.
-package erltest
+
+package debroot
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 func TestMirrorFromAptSources(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, body string) {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name, body string) { testkit.WriteFile(t, dir, name, body, 0o644) }
 	write("sources.list", "# deb http://commented.example/debian bookworm main\n"+
 		"deb-src http://src.example/debian bookworm main\n"+
 		"deb [arch=amd64 signed-by=/k.gpg] https://third.example/apt stable main\n")
@@ -47,16 +39,5 @@ func TestMirrorFromAptSources(t *testing.T) {
 
 	if _, err := mirrorFromAptSources(t.TempDir()); err == nil {
 		t.Fatal("expected an error without sources")
-	}
-}
-
-func TestReleasesEnv(t *testing.T) {
-	t.Setenv("BEAM_EXPORTER_TEST_OTP", " 27, 25,27,")
-	if got := Releases(); len(got) != 2 || got[0] != "27" || got[1] != "25" {
-		t.Fatalf("Releases() = %q", got)
-	}
-	t.Setenv("BEAM_EXPORTER_TEST_OTP", "")
-	if got := Releases(); len(got) != 3 {
-		t.Fatalf("Releases() = %q", got)
 	}
 }
