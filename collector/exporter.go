@@ -25,7 +25,7 @@ type Target interface {
 
 var (
 	upDesc = prometheus.NewDesc(namespace+"_up",
-		"Whether the exporter is connected to the node (1) or not (0). When 0, no other beam_ family is exported.", nil, nil)
+		"Whether the exporter is connected to the node (1) or not (0). When 0, only beam_up and beam_connection_errors_total are exported.", nil, nil)
 	durationDesc = prometheus.NewDesc(namespace+"_scrape_collector_duration_seconds",
 		"How long the collector's last refresh against the node took. Refreshes happen at most once per tier.", []string{"collector"}, nil)
 	successDesc = prometheus.NewDesc(namespace+"_scrape_collector_success",
@@ -82,21 +82,6 @@ func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
 	return &scrape{e: e, ctx: ctx}
 }
 
-// ConnectionErrors exposes the connection error counters; they describe the
-// exporter, so they belong on /metrics beside its other own metrics.
-func (e *Exporter) ConnectionErrors() prometheus.Collector {
-	return connErrors{e.target}
-}
-
-type connErrors struct{ t Target }
-
-func (c connErrors) Describe(ch chan<- *prometheus.Desc) { ch <- connErrorsDesc }
-func (c connErrors) Collect(ch chan<- prometheus.Metric) {
-	for reason, n := range c.t.ConnectionErrors() {
-		ch <- prometheus.MustNewConstMetric(connErrorsDesc, prometheus.CounterValue, float64(n), reason)
-	}
-}
-
 type scrape struct {
 	e   *Exporter
 	ctx context.Context
@@ -108,7 +93,13 @@ func (s *scrape) Describe(chan<- *prometheus.Desc) {}
 
 func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	t := s.e.target
-	if err := t.EnsureConnected(s.ctx); err != nil || !t.Up() {
+	connected := t.EnsureConnected(s.ctx) == nil && t.Up()
+	// Read after the attempt, so that a failure is counted in the very
+	// response that reports it.
+	for reason, n := range t.ConnectionErrors() {
+		ch <- prometheus.MustNewConstMetric(connErrorsDesc, prometheus.CounterValue, float64(n), reason)
+	}
+	if !connected {
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 0)
 		return
 	}

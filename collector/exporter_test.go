@@ -118,7 +118,7 @@ func TestDownNodeExportsOnlyUp(t *testing.T) {
 	c := &countingCollector{}
 	e := newTestExporter(target, time.Minute, map[string]Collector{"counting": c})
 	want := `
-# HELP beam_up Whether the exporter is connected to the node (1) or not (0). When 0, no other beam_ family is exported.
+# HELP beam_up Whether the exporter is connected to the node (1) or not (0). When 0, only beam_up and beam_connection_errors_total are exported.
 # TYPE beam_up gauge
 beam_up 0
 `
@@ -157,7 +157,7 @@ beam_scrape_collector_success{collector="slow"} 0
 # HELP beam_test_refreshes Refreshes so far.
 # TYPE beam_test_refreshes gauge
 beam_test_refreshes 1
-# HELP beam_up Whether the exporter is connected to the node (1) or not (0). When 0, no other beam_ family is exported.
+# HELP beam_up Whether the exporter is connected to the node (1) or not (0). When 0, only beam_up and beam_connection_errors_total are exported.
 # TYPE beam_up gauge
 beam_up 1
 `

@@ -54,3 +54,11 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// TrustsSystemRoots reports whether cfg, a TLS distribution setting, checks
+// the node's certificate against the system's roots rather than a CA of the
+// operator's: any publicly issued certificate for the node's host then
+// passes.
+func TrustsSystemRoots(cfg *tls.Config) bool {
+	return cfg != nil && cfg.RootCAs == nil && !cfg.InsecureSkipVerify
+}

@@ -3,6 +3,7 @@ package erlnode
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"testing"
 	"time"
 
@@ -96,4 +97,22 @@ func mustTLS(t *testing.T, f TLSFiles) *tls.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+func TestTrustsSystemRoots(t *testing.T) {
+	pool := x509.NewCertPool()
+	for _, tc := range []struct {
+		name string
+		cfg  *tls.Config
+		want bool
+	}{
+		{"plain distribution", nil, false},
+		{"no CA given", &tls.Config{}, true},
+		{"a private CA", &tls.Config{RootCAs: pool}, false},
+		{"no verification at all (tests)", &tls.Config{InsecureSkipVerify: true}, false},
+	} {
+		if got := TrustsSystemRoots(tc.cfg); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

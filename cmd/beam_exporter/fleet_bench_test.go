@@ -53,7 +53,8 @@ func TestFleetBench(t *testing.T) {
 	cookieFile := filepath.Join(dir, "bench.cookie")
 	config := filepath.Join(dir, "beam_exporter.yml")
 	os.WriteFile(cookieFile, []byte(cookie+"\n"), 0o600)
-	os.WriteFile(config, []byte("auth_modules:\n  bench: {cookie_file: "+cookieFile+"}\n"), 0o600)
+	host := strings.SplitN(targets[0], "@", 2)[1]
+	os.WriteFile(config, []byte("auth_modules:\n  bench: {cookie_file: "+cookieFile+", targets: ['bench_*@"+host+"']}\n"), 0o600)
 	addr, cmd, logs := startExporter(t, "unused", "--config.file="+config)
 
 	quoted := make([]string, len(targets))

@@ -36,7 +36,7 @@ func TestEndToEndFleetDiscovery(t *testing.T) {
 	config := filepath.Join(dir, "beam_exporter.yml")
 	for file, text := range map[string]string{
 		cookieFile: cookie + "\n",
-		config:     "auth_modules:\n  prod: {cookie_file: " + cookieFile + "}\n",
+		config:     "auth_modules:\n  prod: {cookie_file: " + cookieFile + ", targets: ['fleet_e2e_*@" + host + "']}\n",
 	} {
 		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 			t.Fatal(err)

@@ -112,6 +112,9 @@ func run() int {
 		if cookie.Exposed {
 			level.Warn(logger).Log("msg", "the cookie file can be read by other users; it grants full control of the cluster", "file", cookie.Source)
 		}
+		if erlnode.TrustsSystemRoots(tlsConfig) {
+			level.Warn(logger).Log("msg", "TLS distribution without --erlang.tls.ca-file checks the node's certificate against the system's roots: any publicly issued certificate for its host passes; give the private CA that signs your nodes' certificates")
+		}
 		client, err := erlnode.New(erlnode.Config{
 			Target:      *nodeName,
 			LocalName:   *localName,
@@ -135,7 +138,6 @@ func run() int {
 			return 1
 		}
 		go client.Run(ctx)
-		own.MustRegister(exporter.ConnectionErrors())
 		surface.Node = exporter
 		level.Info(logger).Log("msg", "monitoring one node on "+*metricsPath, "node", *nodeName, "cookie_source", cookie.Source)
 	}
@@ -155,6 +157,7 @@ func run() int {
 			return 2
 		}
 		go pool.Run(ctx)
+		own.MustRegister(pool)
 		surface.Fleet = pool
 		level.Info(logger).Log("msg", "serving a fleet on /probe", "auth_modules", len(modules))
 	}

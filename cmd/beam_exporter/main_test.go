@@ -61,6 +61,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 	plainPassword := write("web-plain-password.yml", "basic_auth_users:\n  alice: not-a-bcrypt-hash\n", 0o600)
 	fleetConfig := write("fleet.yml", "auth_modules:\n  prod: {cookie_file: "+cookie+"}\n", 0o600)
 	unknownCollector := write("fleet-unknown-collector.yml", "auth_modules:\n  prod: {cookie_file: "+cookie+", collectors: [memory, proceses]}\n", 0o600)
+	badTarget := write("fleet-bad-target.yml", "auth_modules:\n  prod: {cookie_file: "+cookie+", targets: ['app@10.0.*', 'app-*']}\n", 0o600)
 	node := "--erlang.node=a@b"
 	withCookie := "--erlang.cookie-file=" + cookie
 
@@ -76,6 +77,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 		{"missing config file", []string{"--config.file=" + missing}, []string{"--config.file", missing}},
 		{"config file without auth modules", []string{"--config.file=" + empty}, []string{"--config.file", empty, "no auth_modules"}},
 		{"auth module with an unknown collector", []string{"--config.file=" + unknownCollector}, []string{`auth module "prod"`, `no collector named "proceses"`}},
+		{"auth module with a bad target pattern", []string{"--config.file=" + badTarget}, []string{badTarget, `auth module "prod"`, `pattern "app-*"`, "no @"}},
 		{"fleet without room for a target", []string{"--config.file=" + fleetConfig, "--fleet.max-targets=0"}, []string{"target limit"}},
 		{"node without @", []string{"--erlang.node=no-host", withCookie}, []string{"--erlang.node", `"no-host"`, "has no @host part"}},
 		{"node with an empty name", []string{"--erlang.node=@host", withCookie}, []string{"--erlang.node", `"@host"`, "non-empty"}},
@@ -257,5 +259,41 @@ func TestEndToEndTLSDistribution(t *testing.T) {
 	body := scrapeUntilUp(t, addr, logs)
 	if !bytes.Contains(body, []byte(`beam_scrape_collector_success{collector="memory"} 1`)) {
 		t.Errorf("the memory collector failed over TLS distribution:\n%s", body)
+	}
+}
+
+// A config written before auth modules had targets starts, says at once
+// that it now refuses every node, and does: /probe answers 403 and counts
+// the refusal on /metrics. A module that allows every node is warned of.
+func TestEndToEndFleetTargets(t *testing.T) {
+	dir := t.TempDir()
+	cookie := testkit.WriteFile(t, dir, "cookie", "c00kie\n", 0o600)
+	config := testkit.WriteFile(t, dir, "fleet.yml", "auth_modules:\n  old: {cookie_file: "+cookie+"}\n  open: {cookie_file: "+cookie+", targets: ['*']}\n", 0o600)
+	addr, _, logs := startExporter(t, "unused", "--config.file="+config)
+	var status int
+	var body string
+	testkit.WaitFor(t, "the exporter to serve", 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/probe?auth_module=old&target=app%40127.0.0.1")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		status, body = resp.StatusCode, string(b)
+		return true
+	})
+	if status != http.StatusForbidden || !strings.Contains(body, `not among the targets of auth module "old"`) {
+		t.Errorf("/probe with a module without targets: %d %q, want 403", status, body)
+	}
+	if _, metrics := testkit.Get(t, "http://"+addr+"/metrics"); !strings.Contains(metrics, `beam_exporter_fleet_requests_refused_total{reason="not_allowed"} 1`) {
+		t.Errorf("the refusal is not counted on /metrics:\n%s", metrics)
+	}
+	for _, want := range [][]string{
+		{"level=warn", "auth_module=old", "names no targets"},
+		{"level=warn", "auth_module=open", "allows every target"},
+	} {
+		if len(logs.Lines(want...)) != 1 {
+			t.Errorf("the start-up log lacks one line with %q:\n%s", want, logs)
+		}
 	}
 }

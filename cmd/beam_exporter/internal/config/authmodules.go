@@ -1,4 +1,4 @@
-// Auth modules: named ways to reach a cluster (cookie, TLS and collectors), from --config.file.
+// Auth modules: named ways to reach a cluster (cookie, TLS, collectors and targets), from --config.file.
 
 package config
 
@@ -30,6 +30,9 @@ type authModuleConfig struct {
 	// Collectors, when given, replaces the --collector.* flags for the
 	// nodes probed with this module.
 	Collectors *[]string `yaml:"collectors"`
+	// Targets are the node-name patterns the module may be used for; none
+	// refuses every target.
+	Targets []string `yaml:"targets"`
 }
 
 // tlsFiles is erlnode.TLSFiles as the config file spells it; the two
@@ -50,6 +53,10 @@ type AuthModule struct {
 	// Collectors is the module's own set of collectors; nil means the
 	// flags decide. The fleet checks the names against the registry.
 	Collectors []string
+	// Targets are the nodes the cookie may be offered to: the handshake
+	// proves the cookie to whoever answers, so a module is used only for
+	// the nodes its operator named.
+	Targets Targets
 }
 
 type configFile struct {
@@ -136,6 +143,11 @@ func loadAuthModule(name string, c authModuleConfig, private bool) (AuthModule, 
 		}
 		m.Collectors = slices.Sorted(maps.Keys(seen))
 	}
+	targets, err := ParseTargets(c.Targets...)
+	if err != nil {
+		return m, fmt.Errorf("targets: %w", err)
+	}
+	m.Targets = targets
 	if c.TLS != nil {
 		cfg, err := erlnode.TLSFiles(*c.TLS).Config()
 		if err != nil {

@@ -6,14 +6,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
 	"github.com/beam-exporter/beam_exporter/collector"
@@ -42,6 +45,8 @@ type Fleet struct {
 
 	mu      sync.Mutex
 	targets map[string]*target // by node name
+
+	refused [4]atomic.Uint64 // by index in refusalReasons
 }
 
 type target struct {
@@ -53,8 +58,33 @@ type target struct {
 	inUse    int
 }
 
-// ErrTooManyTargets refuses a new target when the pool is full.
-var ErrTooManyTargets = errors.New("too many targets")
+// Why a request is refused before any connection is opened. Each is a
+// value of beam_exporter_fleet_requests_refused_total's reason label.
+var (
+	// ErrBadRequest: the target is missing or not name@host, or the auth
+	// module is missing or unknown.
+	ErrBadRequest = errors.New("bad request")
+	// ErrNotAllowed: the auth module's targets do not name the node.
+	ErrNotAllowed = errors.New("target not allowed")
+	// ErrTooManyTargets refuses a new target when the pool is full.
+	ErrTooManyTargets = errors.New("too many targets")
+	// ErrModuleConflict: the node is being probed under another module.
+	ErrModuleConflict = errors.New("auth module conflict")
+)
+
+// refusalReasons label the refusals counter, in the order of the errors.
+var refusalReasons = []struct {
+	err    error
+	reason string
+}{
+	{ErrBadRequest, "bad_request"},
+	{ErrNotAllowed, "not_allowed"},
+	{ErrTooManyTargets, "too_many_targets"},
+	{ErrModuleConflict, "auth_module_conflict"},
+}
+
+var refusedDesc = prometheus.NewDesc("beam_exporter_fleet_requests_refused_total",
+	"Requests to /probe and /top refused before any connection was opened, by reason.", []string{"reason"}, nil)
 
 // New checks the options; Run disconnects idle targets.
 func New(opts Options) (*Fleet, error) {
@@ -81,7 +111,28 @@ func New(opts Options) (*Fleet, error) {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
+	logTargets(opts.Logger, opts.Modules)
 	return &Fleet{opts: opts, targets: map[string]*target{}}, nil
+}
+
+// logTargets says at start-up which targets each auth module may be used
+// for, and warns of the modules that refuse every target (a config from
+// before targets existed) or accept any.
+func logTargets(logger log.Logger, modules map[string]config.AuthModule) {
+	for _, name := range slices.Sorted(maps.Keys(modules)) {
+		m := modules[name]
+		switch {
+		case m.Targets.None():
+			level.Warn(logger).Log("msg", "the auth module names no targets, so /probe and /top refuse every node with it (403); list its nodes under targets: in --config.file", "auth_module", name)
+		case m.Targets.Everything():
+			level.Warn(logger).Log("msg", "the auth module allows every target: whoever can reach /probe can make the exporter offer this cluster's cookie to a node of their choosing; list its nodes under targets: instead", "auth_module", name)
+		default:
+			level.Info(logger).Log("msg", "auth module", "auth_module", name, "targets", m.Targets)
+		}
+		if erlnode.TrustsSystemRoots(m.TLS) {
+			level.Warn(logger).Log("msg", "the auth module's TLS has no ca_file, so the nodes' certificates are checked against the system's roots: any publicly issued certificate for their hosts passes; give the private CA that signs them", "auth_module", name)
+		}
+	}
 }
 
 // Run disconnects targets idle for longer than the idle timeout, until ctx
@@ -131,26 +182,58 @@ func (f *Fleet) Targets() []string {
 
 // Resolve checks a request's target and auth module, and names the module
 // to reach the target with: module may be left out when only one module is
-// configured.
+// configured. It opens no connection: a target the module does not allow
+// is refused here, before EPMD or the node hears of it.
 func (f *Fleet) Resolve(target, module string) (string, error) {
+	module, err := f.resolve(target, module)
+	f.count(err)
+	return module, err
+}
+
+func (f *Fleet) resolve(target, module string) (string, error) {
 	if target == "" {
-		return "", errors.New("the target parameter is missing (target=name@host)")
+		return "", fmt.Errorf("%w: the target parameter is missing (target=name@host)", ErrBadRequest)
 	}
 	if _, _, err := erlnode.SplitNodeName(target); err != nil {
-		return "", fmt.Errorf("target: %w", err)
+		return "", fmt.Errorf("%w: target: %w", ErrBadRequest, err)
 	}
 	if module == "" {
 		if len(f.opts.Modules) != 1 {
-			return "", errors.New("the auth_module parameter is missing, and more than one auth module is configured")
+			return "", fmt.Errorf("%w: the auth_module parameter is missing, and more than one auth module is configured", ErrBadRequest)
 		}
 		for name := range f.opts.Modules {
 			module = name
 		}
 	}
-	if _, ok := f.opts.Modules[module]; !ok {
-		return "", fmt.Errorf("unknown auth_module %q", module)
+	m, ok := f.opts.Modules[module]
+	if !ok {
+		return "", fmt.Errorf("%w: unknown auth_module %q", ErrBadRequest, module)
+	}
+	if !m.Targets.Allows(target) {
+		level.Debug(f.opts.Logger).Log("msg", "refused a target its auth module does not allow", "node", target, "auth_module", module)
+		return "", fmt.Errorf("%w: %s is not among the targets of auth module %q", ErrNotAllowed, target, module)
 	}
 	return module, nil
+}
+
+// count adds a refusal to its reason's counter.
+func (f *Fleet) count(err error) {
+	for i, r := range refusalReasons {
+		if errors.Is(err, r.err) {
+			f.refused[i].Add(1)
+			return
+		}
+	}
+}
+
+// Describe and Collect make the pool a collector of its refusals, for the
+// exporter's own metrics.
+func (f *Fleet) Describe(ch chan<- *prometheus.Desc) { ch <- refusedDesc }
+
+func (f *Fleet) Collect(ch chan<- prometheus.Metric) {
+	for i, r := range refusalReasons {
+		ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(f.refused[i].Load()), r.reason)
+	}
 }
 
 // Acquire returns the pooled target's exporter, connecting the target first
@@ -160,6 +243,7 @@ func (f *Fleet) Resolve(target, module string) (string, error) {
 func (f *Fleet) Acquire(name, module string) (*collector.Exporter, func(), error) {
 	t, err := f.acquire(name, module)
 	if err != nil {
+		f.count(err)
 		return nil, nil, err
 	}
 	return t.exporter, func() { f.release(t) }, nil
@@ -176,7 +260,7 @@ func (f *Fleet) acquire(name, module string) (*target, error) {
 	}
 	if ok && t.module != module {
 		f.mu.Unlock()
-		return nil, fmt.Errorf("%s is being probed with auth module %q right now", name, t.module)
+		return nil, fmt.Errorf("%w: %s is being probed with auth module %q right now", ErrModuleConflict, name, t.module)
 	}
 	if !ok {
 		if len(f.targets) >= f.opts.MaxTargets {

@@ -36,8 +36,16 @@ func TestNewRefuses(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	modules := map[string]config.AuthModule{"one": {Name: "one", Cookie: "c"}, "two": {Name: "two", Cookie: "d"}}
-	two, err := New(Options{Modules: modules, Tiers: tiers, MaxTargets: 1, IdleTimeout: time.Minute})
+	hosts, err := config.ParseTargets("*@host", "b@other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules := map[string]config.AuthModule{
+		"one":  {Name: "one", Cookie: "c", Targets: hosts},
+		"two":  {Name: "two", Cookie: "d", Targets: hosts},
+		"none": {Name: "none", Cookie: "e"},
+	}
+	several, err := New(Options{Modules: modules, Tiers: tiers, MaxTargets: 1, IdleTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,21 +57,26 @@ func TestResolve(t *testing.T) {
 		name           string
 		f              *Fleet
 		target, module string
-		want           string // the module, or what the error says
+		module2        string // the module Resolve names, when it succeeds
+		err            error
+		says           string
 	}{
-		{"given", two, "a@host", "two", "two"},
-		{"the only one", single, "a@host", "", "one"},
-		{"no target", two, "", "one", "target parameter is missing"},
-		{"target without host", two, "nohost", "one", "no @host part"},
-		{"unknown module", two, "a@host", "three", `unknown auth_module "three"`},
-		{"no module among two", two, "a@host", "", "auth_module parameter is missing"},
+		{name: "given", f: several, target: "a@host", module: "two", module2: "two"},
+		{name: "the only one", f: single, target: "a@host", module2: "one"},
+		{name: "another pattern", f: several, target: "b@other", module: "one", module2: "one"},
+		{name: "no target", f: several, module: "one", err: ErrBadRequest, says: "target parameter is missing"},
+		{name: "target without host", f: several, target: "nohost", module: "one", err: ErrBadRequest, says: "no @host part"},
+		{name: "unknown module", f: several, target: "a@host", module: "three", err: ErrBadRequest, says: `unknown auth_module "three"`},
+		{name: "no module among several", f: several, target: "a@host", err: ErrBadRequest, says: "auth_module parameter is missing"},
+		{name: "a host the module does not name", f: several, target: "a@other", module: "one", err: ErrNotAllowed, says: `a@other is not among the targets of auth module "one"`},
+		{name: "a module without targets", f: several, target: "a@host", module: "none", err: ErrNotAllowed, says: `auth module "none"`},
 	} {
 		got, err := tc.f.Resolve(tc.target, tc.module)
-		if err != nil {
-			got = err.Error()
-		}
-		if !strings.Contains(got, tc.want) {
-			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		switch {
+		case tc.err == nil && (err != nil || got != tc.module2):
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.module2)
+		case tc.err != nil && (!errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.says)):
+			t.Errorf("%s: error %v, want %v saying %q", tc.name, err, tc.err, tc.says)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/fleet"
@@ -49,8 +50,8 @@ func TestFleet(t *testing.T) {
 
 	pool, err := fleet.New(fleet.Options{
 		Modules: map[string]config.AuthModule{
-			"one": {Name: "one", Cookie: "fleet-cookie-one"},
-			"two": {Name: "two", Cookie: "fleet-cookie-two", Collectors: []string{"memory", "processes"}},
+			"one": {Name: "one", Cookie: "fleet-cookie-one", Targets: targets(t, "fleet_*@"+host)},
+			"two": {Name: "two", Cookie: "fleet-cookie-two", Collectors: []string{"memory", "processes"}, Targets: targets(t, "fleet_two_*@"+host)},
 		},
 		Tiers:      collector.Tiers{Fast: time.Millisecond, Slow: time.Millisecond},
 		MaxTargets: 3, IdleTimeout: time.Hour, LoadProbe: true, Logger: log.NewNopLogger(),
@@ -80,6 +81,27 @@ func TestFleet(t *testing.T) {
 			if status, body := probe(t, srv.URL, tc.target, tc.module, 5*time.Second); status != http.StatusBadRequest || !strings.Contains(body, tc.want) {
 				t.Errorf("%s: %d %q, want 400 saying %q", tc.name, status, body, tc.want)
 			}
+		}
+	})
+
+	t.Run("targets a module does not name", func(t *testing.T) {
+		before := pool.Targets()
+		for _, tc := range []struct{ path, target, module string }{
+			{"/probe", one.Name, "two"},
+			{"/probe", "intruder@" + host, "one"},
+			{"/top", one.Name, "two"},
+		} {
+			q := url.Values{"target": {tc.target}, "auth_module": {tc.module}}
+			status, body := testkit.Get(t, srv.URL+tc.path+"?"+q.Encode())
+			if status != http.StatusForbidden || !strings.Contains(body, "is not among the targets of auth module") {
+				t.Errorf("%s of %s with %s: %d %q, want 403", tc.path, tc.target, tc.module, status, body)
+			}
+		}
+		if after := pool.Targets(); strings.Join(after, " ") != strings.Join(before, " ") {
+			t.Errorf("refused targets were pooled: %v, before %v", after, before)
+		}
+		if n := refusals(t, pool, "not_allowed"); n != 3 {
+			t.Errorf("refused as not_allowed: %v, want 3", n)
 		}
 	})
 
@@ -182,7 +204,7 @@ func TestFleet(t *testing.T) {
 	})
 
 	t.Run("target limit", func(t *testing.T) {
-		if status, body := probe(t, srv.URL, "nobody_here@"+host, "one", 2*time.Second); status != http.StatusServiceUnavailable {
+		if status, body := probe(t, srv.URL, "fleet_nobody_here@"+host, "one", 2*time.Second); status != http.StatusServiceUnavailable {
 			t.Errorf("a fourth target: %d %q, want 503", status, body)
 		}
 	})
@@ -230,7 +252,7 @@ func TestFleet(t *testing.T) {
 			t.Errorf("targets still pooled after Run ended: %v", left)
 		}
 		idle, err := fleet.New(fleet.Options{
-			Modules: map[string]config.AuthModule{"one": {Name: "one", Cookie: "fleet-cookie-one"}},
+			Modules: map[string]config.AuthModule{"one": {Name: "one", Cookie: "fleet-cookie-one", Targets: targets(t, one.Name)}},
 			Tiers:   collector.Tiers{Fast: time.Millisecond, Slow: time.Millisecond}, MaxTargets: 1, IdleTimeout: 300 * time.Millisecond,
 		})
 		if err != nil {
@@ -249,4 +271,84 @@ func TestFleet(t *testing.T) {
 			return one.Eval(t, "nodes(hidden).") == "[]"
 		})
 	})
+}
+
+// targets parses an auth module's target patterns.
+func targets(t *testing.T, patterns ...string) config.Targets {
+	t.Helper()
+	ts, err := config.ParseTargets(patterns...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// refusals reads the pool's refusal counter for one reason.
+func refusals(t *testing.T, pool *fleet.Fleet, reason string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(pool)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if f.GetName() == "beam_exporter_fleet_requests_refused_total" && l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no refusal counter for reason %q", reason)
+	return 0
+}
+
+// A target its module does not allow is refused before any connection: the
+// EPMD of its host never hears of it. The allowed control shows that the
+// listener would have seen one.
+func TestFleetRefusedTargetOpensNoSocket(t *testing.T) {
+	t.Parallel()
+	epmd := erltest.NewProxy(t, erltest.EPMDAddr)
+	pool, err := fleet.New(fleet.Options{
+		Modules: map[string]config.AuthModule{"prod": {Name: "prod", Cookie: "c", Targets: targets(t, "allowed@127.0.0.1")}},
+		Tiers:   collector.Tiers{Fast: time.Millisecond, Slow: time.Millisecond}, MaxTargets: 5, IdleTimeout: time.Hour,
+		EPMDPort: epmd.Port(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(probeHandler(pool, Timeouts{Default: 5 * time.Second}, log.NewNopLogger()))
+	t.Cleanup(srv.Close)
+
+	for _, tc := range []struct {
+		target, module string
+		status         int
+		reason         string
+	}{
+		{"refused@127.0.0.1", "prod", http.StatusForbidden, "not_allowed"},
+		{"allowed@127.0.0.2", "prod", http.StatusForbidden, "not_allowed"},
+		{"allowed@127.0.0.1", "dev", http.StatusBadRequest, "bad_request"},
+		{"allowed", "prod", http.StatusBadRequest, "bad_request"},
+		{"", "prod", http.StatusBadRequest, "bad_request"},
+	} {
+		before := refusals(t, pool, tc.reason)
+		if status, body := probe(t, srv.URL, tc.target, tc.module, 2*time.Second); status != tc.status {
+			t.Errorf("%q with %q: %d %q, want %d", tc.target, tc.module, status, body, tc.status)
+		}
+		if after := refusals(t, pool, tc.reason); after != before+1 {
+			t.Errorf("%q with %q: %s refusals went from %v to %v", tc.target, tc.module, tc.reason, before, after)
+		}
+	}
+	if n := epmd.Accepted(); n != 0 {
+		t.Fatalf("refused targets opened %d connections to EPMD", n)
+	}
+	// The control: an allowed target is looked up (and is unknown there).
+	if status, body := probe(t, srv.URL, "allowed@127.0.0.1", "prod", 2*time.Second); status != http.StatusOK || !strings.Contains(body, "\nbeam_up 0\n") {
+		t.Errorf("the allowed target: %d %.300q", status, body)
+	}
+	if epmd.Accepted() == 0 {
+		t.Error("the allowed target did not reach EPMD either: the listener proves nothing")
+	}
 }

@@ -30,7 +30,7 @@ func probeHandler(f *fleet.Fleet, timeouts Timeouts, logger log.Logger) http.Han
 		ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout(r, timeouts))
 		defer cancel()
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(e.Scrape(ctx), e.ConnectionErrors())
+		reg.MustRegister(e.Scrape(ctx))
 		promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 			ErrorLog:      errorLog,
 			ErrorHandling: promhttp.ContinueOnError,
@@ -39,13 +39,17 @@ func probeHandler(f *fleet.Fleet, timeouts Timeouts, logger log.Logger) http.Han
 }
 
 // acquire takes the request's target from the pool. A failure comes with
-// its status: 400 for a bad request, 503 when the pool is full, 409 when
-// the target is in use under another auth module (or cannot be pooled).
+// its status: 400 for a bad request, 403 for a target its auth module does
+// not allow, 503 when the pool is full, 409 when the target is in use under
+// another auth module (or cannot be pooled).
 func acquire(f *fleet.Fleet, r *http.Request) (e *collector.Exporter, target string, release func(), status int, err error) {
 	q := r.URL.Query()
 	target = q.Get("target")
 	module, err := f.Resolve(target, q.Get("auth_module"))
-	if err != nil {
+	switch {
+	case errors.Is(err, fleet.ErrNotAllowed):
+		return nil, "", nil, http.StatusForbidden, err
+	case err != nil:
 		return nil, "", nil, http.StatusBadRequest, err
 	}
 	e, release, err = f.Acquire(target, module)
