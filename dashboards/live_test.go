@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,8 +100,17 @@ type promResult struct {
 }
 
 func query(promURL, expr string) (promResult, error) {
+	return queryAt(promURL, expr, "")
+}
+
+// queryAt evaluates expr at the given Unix time ("" for now).
+func queryAt(promURL, expr, at string) (promResult, error) {
 	var r promResult
-	body, err := httpGet(promURL + "/api/v1/query?query=" + url.QueryEscape(expr))
+	u := promURL + "/api/v1/query?query=" + url.QueryEscape(expr)
+	if at != "" {
+		u += "&time=" + at
+	}
+	body, err := httpGet(u)
 	if jerr := json.Unmarshal([]byte(body), &r); jerr != nil {
 		if err == nil {
 			err = jerr
@@ -128,7 +138,8 @@ func TestEndToEndDashboards(t *testing.T) {
 	}
 
 	// 2. A real node with a registered process holding a queued mailbox and a
-	// named ETS table, so that the top-N series (mailbox, memory, ETS) exist.
+	// named ETS table, and one that keeps doing a little work, so that the
+	// top-N series (mailbox, memory, reductions, ETS) exist.
 	node := erltest.Start(t, erltest.Options{OTP: "25", Name: erltest.UniqueName("live")})
 	node.Eval(t, `P = spawn(fun() ->
 		T = ets:new(live_table, [named_table, public, set]),
@@ -137,6 +148,8 @@ func TestEndToEndDashboards(t *testing.T) {
 	end),
 	register(live_sink, P),
 	[P ! {msg, N} || N <- lists:seq(1, 500)],
+	W = spawn(fun() -> Work = fun F() -> lists:sum(lists:seq(1, 1000)), timer:sleep(5), F() end, Work() end),
+	register(live_worker, W),
 	ok`)
 
 	// 3. The exporter against the node, with 1 s tiers so every scrape is fresh.
@@ -253,6 +266,31 @@ scrape_configs:
 	}
 
 	// b. Every panel expression runs and (unless Conditional) returns data.
+	// On a loaded machine a scrape's processes refresh can miss its 800ms
+	// deadline, and the ranking series then go stale until the next one;
+	// so every panel is evaluated just after a scrape in which every
+	// collector succeeded.
+	var at string
+	waitFor(t, "a scrape in which every collector succeeded", 60*time.Second, func() (bool, string) {
+		r, err := query(promURL, `timestamp(beam_up{job="beam"}) and on() (min(beam_scrape_collector_success{job="beam"}) == 1)`)
+		if err != nil || len(r.Data.Result) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		var sample struct{ Value [2]json.RawMessage }
+		if err := json.Unmarshal(r.Data.Result[0], &sample); err != nil {
+			return false, err.Error()
+		}
+		var scraped string // the scrape's own time, as the sample's value
+		if err := json.Unmarshal(sample.Value[1], &scraped); err != nil {
+			return false, err.Error()
+		}
+		seconds, err := strconv.ParseFloat(scraped, 64)
+		if err != nil {
+			return false, err.Error()
+		}
+		at = strconv.FormatFloat(seconds+0.001, 'f', 3, 64)
+		return true, ""
+	})
 	all, err := dashboards.All()
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +315,7 @@ scrape_configs:
 					used[n] = append(used[n], where)
 					unconditional[n] = unconditional[n] || !p.Conditional
 				}
-				r, err := query(promURL, expr)
+				r, err := queryAt(promURL, expr, at)
 				switch {
 				case err != nil:
 					t.Errorf("%s: query failed: %v\n  expr: %s", where, err, expr)
