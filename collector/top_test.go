@@ -29,6 +29,17 @@ func TestLiveTop(t *testing.T) {
 			%% so that the hog is the largest process.
 			spawn(fun() -> [P ! {filler, N} || N <- lists:seq(1, `+strconv.Itoa(queued)+`)], Self ! sent end),
 			receive sent -> ok end,
+			%% Messages from the filler and reads from us are signals from
+			%% different senders, which the hog may take in any order: wait
+			%% until it holds them all and sleeps, so that the probe and
+			%% the reads below see the same process.
+			Settled = fun Wait() ->
+				case process_info(P, [message_queue_len, status]) of
+					[{message_queue_len, `+strconv.Itoa(queued)+`}, {status, waiting}] -> ok;
+					_ -> timer:sleep(10), Wait()
+				end
+			end,
+			Settled(),
 			erlang:garbage_collect(), ok.`)
 
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
