@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,20 +20,10 @@ import (
 	"github.com/beam-exporter/beam_exporter/alerts"
 	"github.com/beam-exporter/beam_exporter/dashboards"
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 const prometheusBin = "/usr/bin/prometheus"
-
-// freePort asks the kernel for a port that is free right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startProc starts a long-running helper and kills it (by its own pid) at cleanup.
 func startProc(t *testing.T, cmd *exec.Cmd) *bytes.Buffer {
@@ -157,7 +146,7 @@ func TestEndToEndDashboards(t *testing.T) {
 	// 200ms offset and a 250ms reductions window, both documented flags,
 	// leave the scan room.
 	host := node.Name[strings.Index(node.Name, "@")+1:]
-	exporterAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	exporterAddr := testkit.FreeAddr(t)
 	exp := exec.Command(bin,
 		"--erlang.node="+node.Name,
 		"--web.listen-address="+exporterAddr,
@@ -206,7 +195,7 @@ scrape_configs:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	promAddr := testkit.FreeAddr(t)
 	startProc(t, exec.Command(prometheusBin,
 		"--config.file="+cfgFile,
 		"--storage.tsdb.path="+filepath.Join(tmp, "tsdb"),
