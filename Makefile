@@ -35,6 +35,7 @@ deps:
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	command -v elixir >/dev/null || missing="$$missing elixir"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo ">> installing$$missing"; \

@@ -314,7 +314,7 @@ func TestLiveSchedulers(t *testing.T) {
 		}
 		b.client.Close()
 		waitFor(t, "microstate accounting to be switched off after the exporter left", func() bool {
-			return busy.Eval(t, "erlang:system_flag(microstate_accounting, false).") == "false"
+			return !msaccOn(t, busy)
 		})
 	})
 }
