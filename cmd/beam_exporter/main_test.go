@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if chServer != nil {
+		chServer.Close()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

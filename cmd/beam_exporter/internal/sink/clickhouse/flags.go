@@ -93,11 +93,12 @@ func (f Flags) Config() (Config, error) {
 	return c, err
 }
 
-// loadPassword takes the password from the environment when it is set, else
-// from path, else there is none. Errors name the file, never the password.
+// loadPassword takes the password from the environment when it is set and
+// not empty, else from path, else there is none. Errors name the file,
+// never the password.
 func loadPassword(path string) (password, source string, exposed bool, err error) {
-	if v, ok := os.LookupEnv(PasswordEnv); ok {
-		return strings.TrimRight(v, "\r\n"), "environment", false, nil
+	if v := strings.TrimRight(os.Getenv(PasswordEnv), "\r\n"); v != "" {
+		return v, "environment", false, nil
 	}
 	if path == "" {
 		return "", "none", false, nil
