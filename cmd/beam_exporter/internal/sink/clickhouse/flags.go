@@ -38,7 +38,7 @@ func AddFlags(app *kingpin.Application) *Flags {
 	app.Flag("sink.clickhouse.database", "ClickHouse database of the table.").Default("default").StringVar(&f.database)
 	app.Flag("sink.clickhouse.table", "ClickHouse table the rows go to.").Default("beam_top_processes").StringVar(&f.table)
 	app.Flag("sink.clickhouse.user", "ClickHouse user.").Default("default").StringVar(&f.user)
-	app.Flag("sink.clickhouse.password-file", "File holding the ClickHouse user's password. The environment variable "+PasswordEnv+" takes precedence. Without either, no password.").StringVar(&f.passwordFile)
+	app.Flag("sink.clickhouse.password-file", "File holding the ClickHouse user's password. The environment variable "+PasswordEnv+", when set and not empty, takes precedence. Without either, no password.").StringVar(&f.passwordFile)
 	app.Flag("sink.clickhouse.interval", "Shortest time between two rankings the sink asks of a node, and so between its samples.").Default("5s").DurationVar(&f.interval)
 	app.Flag("sink.clickhouse.timeout", "Deadline of one request to ClickHouse.").Default("10s").DurationVar(&f.timeout)
 	app.Flag("sink.clickhouse.buffer-rows", "Rows kept while ClickHouse cannot take them; beyond, the oldest are dropped.").Default("50000").IntVar(&f.bufferRows)

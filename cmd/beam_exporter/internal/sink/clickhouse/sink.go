@@ -80,7 +80,6 @@ type Sink struct {
 	stats  stats
 
 	// Written by the writer alone.
-	version version
 	shape   *tableShape // nil until the table has been found to fit
 	lastErr string      // the last failure logged, so each is logged once
 
@@ -160,7 +159,7 @@ func (s *Sink) check(ctx context.Context) error {
 			return &requestError{badTable, fmt.Errorf("table %s.%s is not there after creating it", db, table)}
 		}
 	}
-	s.version, s.shape = v, &shape
+	s.shape = &shape
 	dedup := "yes"
 	if !shape.dedup {
 		dedup = "no: a batch sent again after a timeout can be written twice (observability.md gives the query that counts rows once)"
