@@ -39,9 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	if chServer != nil {
-		chServer.Close()
-	}
+	clickhouseServer.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

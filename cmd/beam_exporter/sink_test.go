@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,22 +23,10 @@ import (
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
-// The package's one clickhouse-server, started by the first test that
-// needs it; TestMain stops it.
-var (
-	chOnce   sync.Once
-	chServer *chtest.Server
-	chErr    error
-)
+// The package's one clickhouse-server; TestMain closes it.
+var clickhouseServer chtest.Shared
 
-func startClickHouse(t *testing.T) *chtest.Server {
-	t.Helper()
-	chOnce.Do(func() { chServer, chErr = chtest.Start() })
-	if chErr != nil {
-		t.Fatal(chErr)
-	}
-	return chServer
-}
+func startClickHouse(t *testing.T) *chtest.Server { return clickhouseServer.Get(t) }
 
 // The sink's configuration is checked at start: what no waiting mends ends
 // the exporter with status 2 and the reason; a server that does not answer

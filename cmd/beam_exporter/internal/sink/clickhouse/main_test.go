@@ -19,22 +19,10 @@ import (
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
-// The package's one clickhouse-server, started by the first test that
-// needs it and stopped after the last.
-var (
-	chOnce   sync.Once
-	chServer *chtest.Server
-	chErr    error
-)
+// The package's one clickhouse-server.
+var shared chtest.Shared
 
-func clickhouseServer(t *testing.T) *chtest.Server {
-	t.Helper()
-	chOnce.Do(func() { chServer, chErr = chtest.Start() })
-	if chErr != nil {
-		t.Fatal(chErr)
-	}
-	return chServer
-}
+func clickhouseServer(t *testing.T) *chtest.Server { return shared.Get(t) }
 
 func TestMain(m *testing.M) {
 	// The collectors' flags take their defaults when kingpin parses.
@@ -42,9 +30,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
-	if chServer != nil {
-		chServer.Close()
-	}
+	shared.Close()
 	os.Exit(code)
 }
 

@@ -1,8 +1,8 @@
 // Package chtest starts Debian's clickhouse-server for tests, with its data
 // in a temporary directory and only an HTTP port, on loopback.
 //
-// A test package starts one server in TestMain and shares it: the server
-// takes about a second to start and 100 MB to run. Its users are default
+// A test package shares one server (Shared): it takes about a second to
+// start and 100 MB to run. Its users are default
 // (no password) and sink (password Password).
 package chtest
 
@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -236,4 +237,29 @@ func (s *Server) logTail() string {
 		fmt.Fprintf(&b, "\n%s:\n%s", name, text)
 	}
 	return b.String()
+}
+
+// Shared is a package's one server: started by the first test that asks
+// for it, and closed by TestMain once every test has run.
+type Shared struct {
+	once   sync.Once
+	server *Server
+	err    error
+}
+
+// Get starts the server on first use and fails t when it cannot.
+func (sh *Shared) Get(t testing.TB) *Server {
+	t.Helper()
+	sh.once.Do(func() { sh.server, sh.err = Start() })
+	if sh.err != nil {
+		t.Fatal(sh.err)
+	}
+	return sh.server
+}
+
+// Close stops the server, if one was started.
+func (sh *Shared) Close() {
+	if sh.server != nil {
+		sh.server.Close()
+	}
 }
