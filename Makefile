@@ -4,9 +4,9 @@ BINARY    := beam_exporter
 PROBE_SRC := erlnode/probe/beam_exporter_probe_v3.erl
 PROBE_BIN := erlnode/probe/beam_exporter_probe_v3.beam
 # Debian packages the tests and the demo run against.
-PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap elixir
+PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap elixir clickhouse-server
 
-.PHONY: all build test test-repeat vet deps probe alerts demo bench bench-go bench-fleet fuzz clean
+.PHONY: all build test test-repeat vet deps probe alerts demo bench bench-go bench-fleet bench-sink fuzz clean
 
 all: build
 
@@ -36,6 +36,7 @@ deps:
 	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
 	command -v elixir >/dev/null || missing="$$missing elixir"; \
+	command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ] || missing="$$missing clickhouse-server"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo ">> installing$$missing"; \
@@ -58,6 +59,7 @@ test: deps vet
 # Alertmanager COUNT times over (5), to catch a flaky test before it lands.
 # About 4 minutes a round on 2 cores.
 COUNT ?= 5
+SINK_SECONDS ?= 300
 INTEGRATION_PKGS := ./collector/... ./erlnode/... ./cmd/beam_exporter/... ./dashboards/...
 test-repeat: deps
 	$(GO) test -race -count=$(COUNT) -timeout 120m $(INTEGRATION_PKGS)
@@ -94,6 +96,13 @@ bench-go:
 # exporter's CPU and memory.
 bench-fleet: deps
 	$(GO) test -tags fleetbench -count=1 -timeout 60m -run '^TestFleetBench$$' -v ./cmd/beam_exporter
+
+# bench-sink runs one node of 10,000 processes and one exporter scraped every
+# 15 s, for SINK_SECONDS (300) without the ClickHouse sink and as long with
+# it, and prints the exporter's and the node's CPU, the exporter's memory
+# and the rows the sink writes.
+bench-sink: deps
+	SINK_SECONDS=$(SINK_SECONDS) $(GO) test -tags sinkbench -count=1 -timeout 60m -run '^TestSinkBench$$' -v ./cmd/beam_exporter
 
 # fuzz runs every fuzz target for FUZZTIME each; plain `go test` runs only
 # their committed seed corpus. New crashers land in testdata/fuzz.

@@ -175,9 +175,15 @@ type refresh struct {
 }
 
 func (cc *cachedCollector) get(ctx context.Context, node Node) ([]prometheus.Metric, time.Duration, error) {
+	return cc.getWithin(ctx, node, cc.ttl)
+}
+
+// getWithin is get, serving from cache only what is younger than maxAge
+// (and than the tier); a refresh it starts is the tier's, shared as usual.
+func (cc *cachedCollector) getWithin(ctx context.Context, node Node, maxAge time.Duration) ([]prometheus.Metric, time.Duration, error) {
 	generation := node.Generation()
 	cc.mu.Lock()
-	if r := cc.cached; r != nil && r.generation == generation && time.Since(r.started) < cc.ttl {
+	if r := cc.cached; r != nil && r.generation == generation && time.Since(r.started) < min(maxAge, cc.ttl) {
 		cc.mu.Unlock()
 		return r.metrics, r.duration, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -78,6 +79,15 @@ type ranker interface {
 // collector's tier cache, as a scrape would: a ranking younger than its
 // tier costs the node nothing.
 func (e *Exporter) TopProcesses(ctx context.Context) (TopSnapshot, error) {
+	return e.TopProcessesWithin(ctx, math.MaxInt64) // the tier's lifetime bounds it
+}
+
+// TopProcessesWithin is TopProcesses for a caller that samples on its own
+// clock (the ClickHouse sink): a cached ranking is served only if it was
+// started less than maxAge ago, else the node is ranked anew. That ranking
+// goes into the tier cache, so scrapes and /top are served from it too and
+// the node is never scanned twice for the same moment.
+func (e *Exporter) TopProcessesWithin(ctx context.Context, maxAge time.Duration) (TopSnapshot, error) {
 	if e.ranker == nil {
 		return TopSnapshot{}, ErrProcessesDisabled
 	}
@@ -89,7 +99,7 @@ func (e *Exporter) TopProcesses(ctx context.Context) (TopSnapshot, error) {
 		return TopSnapshot{}, errors.New("not connected to the node")
 	}
 	gen := t.Generation()
-	if _, _, err := e.ranking.get(ctx, t); err != nil {
+	if _, _, err := e.ranking.getWithin(ctx, t, maxAge); err != nil {
 		return TopSnapshot{}, err
 	}
 	snap, ok := e.ranker.latestRanking(gen)

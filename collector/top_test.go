@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ergo-services/ergo/etf"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // The process the test puts at rank 1 of the memory and mailbox rankings
@@ -190,5 +191,38 @@ func TestTopProcesses(t *testing.T) {
 	}
 	if _, err := rank(topNode("w", false), map[string]Collector{}, time.Second); !errors.Is(err, ErrProcessesDisabled) {
 		t.Errorf("without the processes collector: %v, want ErrProcessesDisabled", err)
+	}
+}
+
+// A caller on its own clock gets a ranking no older than it asks for, and
+// that ranking is the one scrapes and /top are then served: one scan.
+func TestTopProcessesWithin(t *testing.T) {
+	node := topNode("worker", false)
+	e := newTestExporter(node, time.Minute, map[string]Collector{"processes": &processesCollector{}})
+	scans := func() int {
+		n := 0
+		for _, c := range node.calls {
+			if strings.HasPrefix(c, "probe:top_processes(") {
+				n++
+			}
+		}
+		return n
+	}
+	ctx := context.Background()
+	first, err := e.TopProcessesWithin(ctx, time.Hour)
+	if err != nil || scans() != 1 {
+		t.Fatalf("first ranking: %v, %d scans", err, scans())
+	}
+	if again, err := e.TopProcessesWithin(ctx, time.Hour); err != nil || scans() != 1 || !again.Time.Equal(first.Time) {
+		t.Errorf("a ranking younger than asked for was not served from cache: %v, %d scans", err, scans())
+	}
+	fresh, err := e.TopProcessesWithin(ctx, 0)
+	if err != nil || scans() != 2 || !fresh.Time.After(first.Time) {
+		t.Fatalf("a ranking older than asked for was not taken anew: %v, %d scans", err, scans())
+	}
+	testutil.CollectAndCount(e.Scrape(ctx))
+	served, err := e.TopProcesses(ctx)
+	if err != nil || scans() != 2 || !served.Time.Equal(fresh.Time) {
+		t.Errorf("the scrape and /top did not share the fresh ranking: %v, %d scans, %s vs %s", err, scans(), served.Time, fresh.Time)
 	}
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/fleet"
+	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/sink/clickhouse"
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/web"
 	"github.com/beam-exporter/beam_exporter/collector"
 	"github.com/beam-exporter/beam_exporter/erlnode"
@@ -60,6 +61,7 @@ func run() int {
 		logFormat     = kingpin.Flag("log.format", "Output format of log messages.").Default("logfmt").Enum("logfmt", "json")
 		toolkitFlags  = kingpinflag.AddFlags(kingpin.CommandLine, ":9882")
 	)
+	sinkFlags := clickhouse.AddFlags(kingpin.CommandLine)
 	kingpin.Flag("erlang.tls.ca-file", "PEM file of the CA that signed the node's certificate (default: the system's roots).").StringVar(&tlsFiles.CAFile)
 	kingpin.Flag("erlang.tls.cert-file", "PEM certificate the exporter presents to the node.").StringVar(&tlsFiles.CertFile)
 	kingpin.Flag("erlang.tls.key-file", "PEM private key of --erlang.tls.cert-file.").StringVar(&tlsFiles.KeyFile)
@@ -161,6 +163,27 @@ func run() int {
 		surface.Fleet = pool
 		level.Info(logger).Log("msg", "serving a fleet on /probe", "auth_modules", len(modules))
 	}
+	var sinkDone <-chan struct{}
+	if sinkFlags.Enabled() {
+		// The ClickHouse sink: the rankings of the nodes above, to a table.
+		cfg, err := sinkFlags.Config()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
+			return 2
+		}
+		cfg.RankingTimeout, cfg.Logger = *maxTimeout, logger
+		sink, err := clickhouse.New(ctx, cfg)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)
+			return 2
+		}
+		own.MustRegister(sink)
+		watch := clickhouse.Watch{NodeName: *nodeName, Fleet: surface.Fleet}
+		if surface.Node != nil {
+			watch.Node = surface.Node
+		}
+		sinkDone = sink.Start(ctx, watch)
+	}
 	handler, err := web.NewHandler(surface)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot start", "err", err)
@@ -183,6 +206,9 @@ func run() int {
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	server.Shutdown(shutdown)
+	if sinkDone != nil {
+		<-sinkDone // its last write, at most 5 s
+	}
 	return 0
 }
 

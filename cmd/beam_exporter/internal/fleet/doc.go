@@ -7,5 +7,6 @@
 // Files:
 //
 //	fleet.go  Options, New, Resolve (which auth module), Acquire and
-//	          release (the pool), Run (idle disconnects)
+//	          release (the pool), Held (what it holds, for the sink),
+//	          Run (idle disconnects)
 package fleet

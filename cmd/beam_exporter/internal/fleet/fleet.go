@@ -180,6 +180,27 @@ func (f *Fleet) Targets() []string {
 	return out
 }
 
+// Held is a pooled target and its exporter.
+type Held struct {
+	Node     string
+	Exporter *collector.Exporter
+}
+
+// Held lists the targets pooled right now, sorted, without marking any of
+// them used: a watcher of the pool (the ClickHouse sink) must not keep a
+// target from going idle. A target may be disconnected while the caller
+// still holds its exporter; its calls then fail.
+func (f *Fleet) Held() []Held {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Held, 0, len(f.targets))
+	for name, t := range f.targets {
+		out = append(out, Held{Node: name, Exporter: t.exporter})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
+}
+
 // Resolve checks a request's target and auth module, and names the module
 // to reach the target with: module may be left out when only one module is
 // configured. It opens no connection: a target the module does not allow

@@ -9,6 +9,7 @@ import (
 
 	"github.com/beam-exporter/beam_exporter/cmd/beam_exporter/internal/config"
 	"github.com/beam-exporter/beam_exporter/collector"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 var tiers = collector.Tiers{Fast: time.Second, Slow: time.Second}
@@ -116,4 +117,31 @@ func TestAcquire(t *testing.T) {
 	if got := f.Targets(); len(got) != 1 || got[0] != "fleet_acquire_a@127.0.0.1" {
 		t.Errorf("pooled %v", got)
 	}
+}
+
+// Held lists what the pool holds, and watching the pool that way does not
+// keep a target from going idle; nothing here connects.
+func TestHeldDoesNotKeepTargets(t *testing.T) {
+	f, err := New(Options{
+		Modules: map[string]config.AuthModule{"one": {Name: "one", Cookie: "c"}},
+		Tiers:   tiers, MaxTargets: 2, IdleTimeout: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, release, err := f.Acquire("fleet_held_a@127.0.0.1", "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if held := f.Held(); len(held) != 1 || held[0].Node != "fleet_held_a@127.0.0.1" || held[0].Exporter != e {
+		t.Fatalf("held %+v", held)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testkit.WaitFor(t, "the idle target to be disconnected while watched", 10*time.Second, func() bool {
+		return len(f.Held()) == 0
+	})
 }
