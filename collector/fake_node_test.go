@@ -96,3 +96,14 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// compareAdapter compares what a collects with the exposition text want.
+func compareAdapter(t *testing.T, a *collectorAdapter, want string, names ...string) {
+	t.Helper()
+	if err := testutil.CollectAndCompare(a, strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+	if a.err != nil {
+		t.Fatalf("Update: %v", a.err)
+	}
+}
