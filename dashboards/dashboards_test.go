@@ -58,6 +58,13 @@ var knownMetrics = []string{
 	"beam_scrape_collector_duration_seconds",
 	"beam_scrape_collector_success",
 	"beam_exporter_build_info",
+	"beam_dist_link_info",
+	"beam_dist_buffer_busy_limit_bytes",
+	"beam_dist_sent_bytes_total",
+	"beam_dist_received_bytes_total",
+	"beam_dist_sent_packets_total",
+	"beam_dist_received_packets_total",
+	"beam_dist_send_queue_bytes",
 }
 
 // knownNames is knownMetrics plus the series the shipped recording rules
@@ -89,7 +96,7 @@ var conditionalMetrics = map[string]bool{
 	"beam_lock_acquisitions_total": true,
 }
 
-var wantFiles = []string{"beam-fleet.json", "beam-memory.json", "beam-overview.json", "beam-processes.json"}
+var wantFiles = []string{"beam-distribution.json", "beam-fleet.json", "beam-memory.json", "beam-overview.json", "beam-processes.json"}
 
 const thresholdsPath = "../alerts/thresholds.yml"
 
@@ -372,7 +379,8 @@ func thresholdWindows(t *testing.T) map[string]bool {
 	}
 	w := map[string]bool{}
 	for _, d := range []alerts.Duration{th.SchedulerSaturation.Window, th.RunQueue.Window, th.GCPressure.Window,
-		th.MemoryGrowth.Window, th.BinaryGrowth.Window, th.ETSGrowth.Window, th.ProcessGrowth.Window} {
+		th.MemoryGrowth.Window, th.BinaryGrowth.Window, th.ETSGrowth.Window, th.ProcessGrowth.Window,
+		th.DistLinkBlocked.Window} {
 		w[d.Text] = true
 	}
 	return w
@@ -687,7 +695,17 @@ func syntheticSeries() map[string]string {
 			s["beam_lock_collisions_total"+l(`lock="`+lock+`"`)] = counter(60)
 			s["beam_lock_acquisitions_total"+l(`lock="`+lock+`"`)] = counter(6000)
 		}
-		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node"} {
+		s["beam_dist_buffer_busy_limit_bytes"+l("")] = gauge(1 << 20)
+		for _, peer := range []string{"peer_a@host", "peer_b@host"} {
+			p := `peer="` + peer + `"`
+			s["beam_dist_link_info"+l(p+`,controller="port"`)] = gauge(1)
+			s["beam_dist_sent_bytes_total"+l(p)] = counter(6e5 * k)
+			s["beam_dist_received_bytes_total"+l(p)] = counter(3e5 * k)
+			s["beam_dist_sent_packets_total"+l(p)] = counter(600 * k)
+			s["beam_dist_received_packets_total"+l(p)] = counter(300 * k)
+			s["beam_dist_send_queue_bytes"+l(p)] = gauge(100 * k)
+		}
+		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node", "dist"} {
 			s["beam_scrape_collector_duration_seconds"+l(`collector="`+c+`"`)] = gauge(0.01)
 			s["beam_scrape_collector_success"+l(`collector="`+c+`"`)] = gauge(1)
 		}
