@@ -107,3 +107,20 @@ func compareAdapter(t *testing.T, a *collectorAdapter, want string, names ...str
 		t.Fatalf("Update: %v", a.err)
 	}
 }
+
+// collectAll runs a's collector once and returns what it sent.
+func collectAll(a *collectorAdapter) []prometheus.Metric {
+	ch := make(chan prometheus.Metric)
+	var out []prometheus.Metric
+	done := make(chan struct{})
+	go func() {
+		for m := range ch {
+			out = append(out, m)
+		}
+		close(done)
+	}()
+	a.Collect(ch)
+	close(ch)
+	<-done
+	return out
+}
