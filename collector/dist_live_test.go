@@ -67,6 +67,7 @@ func TestLiveDistTCP(t *testing.T) {
 		if d := value(t, fams, "beam_dist_sent_packets_total", "peer", peer.Name) - packetsBefore; d < bytes/65536 {
 			t.Errorf("sending %d messages raised beam_dist_sent_packets_total by %v", bytes/65536, d)
 		}
+		lintFamilies(t, fams)
 		// The peer's side of the same link, seen from an exporter on the peer.
 		p := connect(t, peer, liveOptions{collectors: []string{"dist"}})
 		if v := value(t, p.scrape(t), "beam_dist_received_bytes_total", "peer", target.Name); v < bytes {

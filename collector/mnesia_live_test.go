@@ -37,6 +37,7 @@ func TestLiveMnesia(t *testing.T) {
 			"beam_mnesia_transaction_restarts_total", "beam_mnesia_transaction_log_writes_total"} {
 			value(t, fams, name)
 		}
+		lintFamilies(t, fams)
 		if v := value(t, fams, "beam_mnesia_transactions_total", "outcome", "failed"); v != 0 {
 			t.Errorf("failed transactions = %v, none failed", v)
 		}
