@@ -65,6 +65,13 @@ var knownMetrics = []string{
 	"beam_dist_sent_packets_total",
 	"beam_dist_received_packets_total",
 	"beam_dist_send_queue_bytes",
+	"beam_mnesia_held_locks",
+	"beam_mnesia_lock_queue_length",
+	"beam_mnesia_transactions_total",
+	"beam_mnesia_transaction_restarts_total",
+	"beam_mnesia_transaction_log_writes_total",
+	"beam_mnesia_table_memory_bytes",
+	"beam_mnesia_table_records",
 }
 
 // knownNames is knownMetrics plus the series the shipped recording rules
@@ -94,9 +101,17 @@ var panelVars = map[string]string{"app": ".*", "job": ".+", "instance": ".+",
 var conditionalMetrics = map[string]bool{
 	"beam_lock_collisions_total":   true,
 	"beam_lock_acquisitions_total": true,
+	// The opt-in mnesia collector reads only nodes that run Mnesia.
+	"beam_mnesia_held_locks":                   true,
+	"beam_mnesia_lock_queue_length":            true,
+	"beam_mnesia_transactions_total":           true,
+	"beam_mnesia_transaction_restarts_total":   true,
+	"beam_mnesia_transaction_log_writes_total": true,
+	"beam_mnesia_table_memory_bytes":           true,
+	"beam_mnesia_table_records":                true,
 }
 
-var wantFiles = []string{"beam-distribution.json", "beam-fleet.json", "beam-memory.json", "beam-overview.json", "beam-processes.json"}
+var wantFiles = []string{"beam-distribution.json", "beam-fleet.json", "beam-memory.json", "beam-mnesia.json", "beam-overview.json", "beam-processes.json"}
 
 const thresholdsPath = "../alerts/thresholds.yml"
 
@@ -388,7 +403,15 @@ func thresholdWindows(t *testing.T) map[string]bool {
 
 // optInMetrics come from collectors that are off by default: a panel reading
 // one must name the flag in its description.
-var optInMetrics = map[string]string{"beam_msacc_seconds_total": "--collector.msacc"}
+var optInMetrics = map[string]string{"beam_msacc_seconds_total": "--collector.msacc",
+	"beam_mnesia_held_locks":                   "--collector.mnesia",
+	"beam_mnesia_lock_queue_length":            "--collector.mnesia",
+	"beam_mnesia_transactions_total":           "--collector.mnesia",
+	"beam_mnesia_transaction_restarts_total":   "--collector.mnesia",
+	"beam_mnesia_transaction_log_writes_total": "--collector.mnesia",
+	"beam_mnesia_table_memory_bytes":           "--collector.mnesia",
+	"beam_mnesia_table_records":                "--collector.mnesia",
+}
 
 // grafanaRanges are the ranges that follow the time picker and the graph's
 // resolution.
@@ -695,6 +718,14 @@ func syntheticSeries() map[string]string {
 			s["beam_lock_collisions_total"+l(`lock="`+lock+`"`)] = counter(60)
 			s["beam_lock_acquisitions_total"+l(`lock="`+lock+`"`)] = counter(6000)
 		}
+		s["beam_mnesia_held_locks"+l("")] = gauge(3 * k)
+		s["beam_mnesia_lock_queue_length"+l("")] = gauge(k)
+		s["beam_mnesia_transactions_total"+l(`outcome="committed"`)] = counter(6000 * k)
+		s["beam_mnesia_transactions_total"+l(`outcome="failed"`)] = counter(6 * k)
+		s["beam_mnesia_transaction_restarts_total"+l("")] = counter(60 * k)
+		s["beam_mnesia_transaction_log_writes_total"+l("")] = counter(600 * k)
+		s["beam_mnesia_table_memory_bytes"+l(`table="orders",storage="disc_copies"`)] = gauge(1e7 * k)
+		s["beam_mnesia_table_records"+l(`table="orders",storage="disc_copies"`)] = gauge(1e4 * k)
 		s["beam_dist_buffer_busy_limit_bytes"+l("")] = gauge(1 << 20)
 		for _, peer := range []string{"peer_a@host", "peer_b@host"} {
 			p := `peer="` + peer + `"`
