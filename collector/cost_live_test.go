@@ -82,3 +82,16 @@ func TestCostMnesia(t *testing.T) {
 	l.scrape(t) // connects
 	measure(t, "mnesia, 50 tables of 1000 records", mnesiaCollector{}, node, l.client, 2000)
 }
+
+// TestCostPorts opens 15,000 sockets, within a 20,000 file-descriptor limit;
+// where the limit allows, raise ports (and the limit) to 100,000.
+func TestCostPorts(t *testing.T) {
+	const ports = 15000
+	node := startNode(t, "25", "+Q", "200000")
+	node.Eval(t, fmt.Sprintf(`Self = self(), spawn(fun() ->
+		S = [element(2, {ok, _} = gen_udp:open(0)) || _ <- lists:seq(1, %d)],
+		Self ! ready, receive stop -> S end end), receive ready -> ok end.`, ports))
+	l := connect(t, node, liveOptions{loadProbe: true, collectors: []string{"ports"}})
+	l.scrape(t) // connects and loads the probe
+	measure(t, fmt.Sprintf("ports, %d ports", ports), portsCollector{}, node, l.client, 50)
+}
