@@ -19,5 +19,5 @@
 //
 //	node.go scheduler.go schedulers.go run_queue.go memory.go
 //	system_limits.go gc.go reductions.go runtime.go processes.go
-//	ets.go locks.go msacc.go dist.go mnesia.go
+//	ets.go locks.go msacc.go dist.go mnesia.go ports.go
 package collector
