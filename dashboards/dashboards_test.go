@@ -65,6 +65,9 @@ var knownMetrics = []string{
 	"beam_dist_sent_packets_total",
 	"beam_dist_received_packets_total",
 	"beam_dist_send_queue_bytes",
+	"beam_ports_by_driver",
+	"beam_sockets",
+	"beam_active_tasks",
 	"beam_mnesia_held_locks",
 	"beam_mnesia_lock_queue_length",
 	"beam_mnesia_transactions_total",
@@ -726,6 +729,13 @@ func syntheticSeries() map[string]string {
 		s["beam_mnesia_transaction_log_writes_total"+l("")] = counter(600 * k)
 		s["beam_mnesia_table_memory_bytes"+l(`table="orders",storage="disc_copies"`)] = gauge(1e7 * k)
 		s["beam_mnesia_table_records"+l(`table="orders",storage="disc_copies"`)] = gauge(1e4 * k)
+		for _, d := range []string{"tcp_inet", "udp_inet", "spawn"} {
+			s["beam_ports_by_driver"+l(`driver="`+d+`"`)] = gauge(10 * k)
+		}
+		s["beam_sockets"+l("")] = gauge(2 * k)
+		for _, typ := range []string{"normal", "dirty_cpu", "dirty_io"} {
+			s["beam_active_tasks"+l(`type="`+typ+`"`)] = gauge(k)
+		}
 		s["beam_dist_buffer_busy_limit_bytes"+l("")] = gauge(1 << 20)
 		for _, peer := range []string{"peer_a@host", "peer_b@host"} {
 			p := `peer="` + peer + `"`
@@ -736,7 +746,7 @@ func syntheticSeries() map[string]string {
 			s["beam_dist_received_packets_total"+l(p)] = counter(300 * k)
 			s["beam_dist_send_queue_bytes"+l(p)] = gauge(100 * k)
 		}
-		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node", "dist"} {
+		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node", "dist", "ports"} {
 			s["beam_scrape_collector_duration_seconds"+l(`collector="`+c+`"`)] = gauge(0.01)
 			s["beam_scrape_collector_success"+l(`collector="`+c+`"`)] = gauge(1)
 		}

@@ -1,4 +1,4 @@
-// The Distribution dashboard: per-peer traffic and send queues of the nodes' distribution links.
+// The Distribution dashboard: per-peer traffic and send queues of the nodes' distribution links, then ports and sockets.
 
 package builder
 
@@ -10,9 +10,10 @@ func (r renderer) distribution() dashboard {
 	return dashboard{
 		file:  "beam-distribution.json",
 		uid:   "beam-distribution",
-		title: "BEAM / Distribution",
+		title: "BEAM / Distribution and ports",
 		description: "Erlang distribution links per peer node: traffic, packet sizes and send queues, with the " +
-			"BEAMDistLinkBlocked level. One line per link and direction; the exporter's own link is left out.",
+			"BEAMDistLinkBlocked level (one line per link and direction; the exporter's own link is left out). " +
+			"Then the node's ports by driver, its socket-module sockets and its active tasks.",
 		panels: []panel{
 			{
 				typ: "stat", title: "Links per node", unit: "none", w: 6, h: 5,
@@ -96,6 +97,26 @@ func (r renderer) distribution() dashboard {
 				description: "Distribution bytes (TCP links) as a share of all bytes through the node's ports " +
 					"(statistics(io)). Near 100% the node mostly talks to other nodes; a sudden rise with flat client " +
 					"traffic is a change in how the cluster shares work or data.",
+			},
+			{
+				typ: "timeseries", title: "Ports by driver", unit: "short", w: 12, h: 8, min: f(0),
+				targets: []target{ts(r.sel("beam_ports_by_driver"), "{{instance}} {{driver}}")},
+				description: "Open ports by driver: tcp_inet and udp_inet are gen_tcp and gen_udp sockets, spawn the " +
+					"OS processes started with open_port, other the drivers beyond --collector.ports.top-n. A server's " +
+					"tcp_inet follows its connections; a count that only grows is a socket leak (connections never closed).",
+			},
+			{
+				typ: "timeseries", title: "Socket-module sockets", unit: "short", w: 6, h: 8, min: f(0),
+				targets: []target{ts(r.sel("beam_sockets"), "{{instance}}")},
+				description: "Sockets of the socket module (socket:number_of/0), which are not ports: used directly, " +
+					"or by gen_tcp and gen_udp with {inet_backend, socket}. Zero on most nodes.",
+			},
+			{
+				typ: "timeseries", title: "Active tasks by scheduler type", unit: "short", w: 6, h: 8, min: f(0),
+				targets: []target{ts(r.sel("beam_active_tasks"), "{{instance}} {{type}}")},
+				description: "Processes and ports running or ready to run on each type of scheduler, at the refresh " +
+					"(statistics(active_tasks_all)). Above the online schedulers of the type, work waits: compare with " +
+					"the run queue panels of the Overview dashboard.",
 			},
 		},
 	}
