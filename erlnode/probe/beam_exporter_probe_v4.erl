@@ -155,7 +155,8 @@ keeper(Sessions, Mine) ->
           {ok, [{Driver :: binary(), Count :: pos_integer()}]} | {error, badarg | deadline}.
 port_counts(N, Deadline) when is_integer(N), N >= 1, N =< 1000, is_integer(Deadline) ->
     Native = erlang:convert_time_unit(Deadline, millisecond, native),
-    case count_ports(erlang:ports(), ?CHUNK, Native, #{}) of
+    %% Left at 0: the deadline is checked before the first port too.
+    case count_ports(erlang:ports(), 0, Native, #{}) of
         deadline -> {error, deadline};
         Counts ->
             {Top, Rest} = lists:split(min(N, map_size(Counts)),
@@ -165,12 +166,12 @@ port_counts(N, Deadline) when is_integer(N), N >= 1, N =< 1000, is_integer(Deadl
     end;
 port_counts(_, _) -> {error, badarg}.
 
-count_ports([], _, _, Counts) -> Counts;
 count_ports(Ps, 0, Deadline, Counts) ->
     case erlang:monotonic_time() >= Deadline of
         true -> deadline;
         false -> count_ports(Ps, ?CHUNK, Deadline, Counts)
     end;
+count_ports([], _, _, Counts) -> Counts;
 count_ports([P | Ps], Left, Deadline, Counts) ->
     Kind = case erlang:port_info(P, os_pid) of
                {os_pid, OsPid} when is_integer(OsPid) -> spawn;
