@@ -33,6 +33,7 @@ var requiredAlerts = map[string][]string{
 	"BEAMProcessGrowth":            {"warning"},
 	"BEAMGCPressure":               {"warning"},
 	"BEAMExporterCollectorFailing": {"warning"},
+	"BEAMDistLinkBlocked":          {"warning"},
 }
 
 // optInAlerts are generated only when thresholds.yml enables them; the
@@ -543,6 +544,7 @@ var thresholdKeys = map[string]string{
 	"BEAMETSMemoryGrowth":     "ets_growth",
 	"BEAMProcessGrowth":       "process_growth",
 	"BEAMGCPressure":          "gc_pressure",
+	"BEAMDistLinkBlocked":     "dist_link_blocked",
 }
 
 // TestThresholdTable checks observability.md's "Thresholds at a glance"

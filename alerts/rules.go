@@ -362,6 +362,21 @@ sum without (state) (rate(%s[%s]))
 				`Processes with large or fast-growing heaps are collected over and over.`, gc.Window, l.For, sev, pct(*l.Above)))
 	})
 
+	// A distribution link that does not drain. The port's queue passes
+	// inet's high watermark only when the socket takes no more; behind it the
+	// distribution buffer fills, which no call reads.
+	dl := t.DistLinkBlocked
+	levels(dl.Levels, func(sev string, l *Level) {
+		add("BEAMDistLinkBlocked", sev, l,
+			fmt.Sprintf(`min_over_time(%s[%s]) > %s`, sel("beam_dist_send_queue_bytes"), dl.Window, num(*l.Above)),
+			`The distribution link from {{ $labels.instance }} to {{ $labels.peer }} does not drain`,
+			fmt.Sprintf(`The send queue of the link from {{ $labels.instance }} to {{ $labels.peer }} has held at least {{ $value | humanize1024 }}B `+
+				`throughout every %s window for at least %s; the %s level is more than %s bytes, the default high watermark of a `+
+				`distribution port. The peer reads slower than this node sends (it is overloaded, stalled or the network is), so `+
+				`the distribution buffer behind the port fills up to beam_dist_buffer_busy_limit_bytes and every process sending `+
+				`to that peer is suspended.`, dl.Window, l.For, sev, num(*l.Above)))
+	})
+
 	// The exporter's own trouble.
 	levels(t.CollectorFailing, func(sev string, l *Level) {
 		add("BEAMExporterCollectorFailing", sev, l, sel("beam_scrape_collector_success")+` == 0`,

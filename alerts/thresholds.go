@@ -142,6 +142,7 @@ type Thresholds struct {
 	ETSGrowth           Growth   `yaml:"ets_growth"`
 	ProcessGrowth       Growth   `yaml:"process_growth"`
 	GCPressure          Windowed `yaml:"gc_pressure"`
+	DistLinkBlocked     Windowed `yaml:"dist_link_blocked"`
 	CollectorFailing    Levels   `yaml:"collector_failing"`
 	ProcessRankings     Rankings `yaml:"process_rankings"`
 }
@@ -213,6 +214,7 @@ func (t Thresholds) Validate() error {
 		{"ets_growth", t.ETSGrowth.Levels, true, false, true, false},
 		{"process_growth", t.ProcessGrowth.Levels, true, false, true, false},
 		{"gc_pressure", t.GCPressure.Levels, true, false, true, true},
+		{"dist_link_blocked", t.DistLinkBlocked.Levels, true, false, true, false},
 		{"collector_failing", t.CollectorFailing, true, false, false, false},
 	}
 	for _, s := range specs {
@@ -250,6 +252,7 @@ func (t Thresholds) Validate() error {
 		"scheduler_saturation.window": t.SchedulerSaturation.Window,
 		"run_queue.window":            t.RunQueue.Window,
 		"gc_pressure.window":          t.GCPressure.Window,
+		"dist_link_blocked.window":    t.DistLinkBlocked.Window,
 		"mailbox.rise_window":         t.Mailbox.RiseWindow,
 		"memory_growth.window":        t.MemoryGrowth.Window,
 		"memory_growth.horizon":       t.MemoryGrowth.Horizon,

@@ -10,6 +10,8 @@
 //	exporter.go   the umbrella Exporter: connection state, one tier cache
 //	              per collector, beam_up and beam_scrape_collector_*
 //	calls.go      the read-only BIFs the collectors call on the node
+//	eval.go       fixed expressions run by erl_eval, for reads whose
+//	              arguments (ports) cannot be sent as rpc arguments
 //	ranking.go    decoding the probe's ranked lists
 //	top.go        the ranking behind beam_process_*, for /top
 //
@@ -17,5 +19,5 @@
 //
 //	node.go scheduler.go schedulers.go run_queue.go memory.go
 //	system_limits.go gc.go reductions.go runtime.go processes.go
-//	ets.go locks.go msacc.go
+//	ets.go locks.go msacc.go dist.go mnesia.go ports.go
 package collector

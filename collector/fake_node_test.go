@@ -96,3 +96,31 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// compareAdapter compares what a collects with the exposition text want.
+func compareAdapter(t *testing.T, a *collectorAdapter, want string, names ...string) {
+	t.Helper()
+	if err := testutil.CollectAndCompare(a, strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+	if a.err != nil {
+		t.Fatalf("Update: %v", a.err)
+	}
+}
+
+// collectAll runs a's collector once and returns what it sent.
+func collectAll(a *collectorAdapter) []prometheus.Metric {
+	ch := make(chan prometheus.Metric)
+	var out []prometheus.Metric
+	done := make(chan struct{})
+	go func() {
+		for m := range ch {
+			out = append(out, m)
+		}
+		close(done)
+	}()
+	a.Collect(ch)
+	close(ch)
+	<-done
+	return out
+}

@@ -288,3 +288,53 @@ func FuzzCollectors(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseDist(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		r, err := parseDist(term, "beam_exporter@vm")
+		if err != nil {
+			return
+		}
+		checkCount(t, "busy limit", r.busyLimit)
+		seen := map[string]bool{}
+		for _, l := range r.links {
+			if l.peer == "beam_exporter@vm" || seen[l.peer] || !utf8.ValidString(l.peer) {
+				t.Fatalf("link peer %q (seen before: %v)", l.peer, seen[l.peer])
+			}
+			seen[l.peer] = true
+			for _, v := range []float64{l.recvOct, l.recvCnt, l.sendOct, l.sendCnt, l.pending} {
+				checkCount(t, l.peer, v)
+			}
+		}
+	})
+}
+
+func FuzzParseMnesia(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		r, err := parseMnesia(term, 3)
+		if err != nil {
+			return
+		}
+		if len(r.tables) > 3 {
+			t.Fatalf("%d tables, more than top-n 3", len(r.tables))
+		}
+		for _, v := range []float64{r.heldLocks, r.lockQueue, r.commits, r.failures, r.restarts, r.logWrites} {
+			checkCount(t, "figure", v)
+		}
+		for i, tb := range r.tables {
+			checkCount(t, tb.name, tb.memory)
+			checkCount(t, tb.name, tb.records)
+			if i > 0 && tb.memory > r.tables[i-1].memory {
+				t.Fatalf("tables out of order: %+v", r.tables)
+			}
+		}
+	})
+}

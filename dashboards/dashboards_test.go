@@ -58,6 +58,23 @@ var knownMetrics = []string{
 	"beam_scrape_collector_duration_seconds",
 	"beam_scrape_collector_success",
 	"beam_exporter_build_info",
+	"beam_dist_link_info",
+	"beam_dist_buffer_busy_limit_bytes",
+	"beam_dist_sent_bytes_total",
+	"beam_dist_received_bytes_total",
+	"beam_dist_sent_packets_total",
+	"beam_dist_received_packets_total",
+	"beam_dist_send_queue_bytes",
+	"beam_ports_by_driver",
+	"beam_sockets",
+	"beam_active_tasks",
+	"beam_mnesia_held_locks",
+	"beam_mnesia_lock_queue_length",
+	"beam_mnesia_transactions_total",
+	"beam_mnesia_transaction_restarts_total",
+	"beam_mnesia_transaction_log_writes_total",
+	"beam_mnesia_table_memory_bytes",
+	"beam_mnesia_table_records",
 }
 
 // knownNames is knownMetrics plus the series the shipped recording rules
@@ -87,9 +104,17 @@ var panelVars = map[string]string{"app": ".*", "job": ".+", "instance": ".+",
 var conditionalMetrics = map[string]bool{
 	"beam_lock_collisions_total":   true,
 	"beam_lock_acquisitions_total": true,
+	// The opt-in mnesia collector reads only nodes that run Mnesia.
+	"beam_mnesia_held_locks":                   true,
+	"beam_mnesia_lock_queue_length":            true,
+	"beam_mnesia_transactions_total":           true,
+	"beam_mnesia_transaction_restarts_total":   true,
+	"beam_mnesia_transaction_log_writes_total": true,
+	"beam_mnesia_table_memory_bytes":           true,
+	"beam_mnesia_table_records":                true,
 }
 
-var wantFiles = []string{"beam-fleet.json", "beam-memory.json", "beam-overview.json", "beam-processes.json"}
+var wantFiles = []string{"beam-distribution.json", "beam-fleet.json", "beam-memory.json", "beam-mnesia.json", "beam-overview.json", "beam-processes.json"}
 
 const thresholdsPath = "../alerts/thresholds.yml"
 
@@ -372,7 +397,8 @@ func thresholdWindows(t *testing.T) map[string]bool {
 	}
 	w := map[string]bool{}
 	for _, d := range []alerts.Duration{th.SchedulerSaturation.Window, th.RunQueue.Window, th.GCPressure.Window,
-		th.MemoryGrowth.Window, th.BinaryGrowth.Window, th.ETSGrowth.Window, th.ProcessGrowth.Window} {
+		th.MemoryGrowth.Window, th.BinaryGrowth.Window, th.ETSGrowth.Window, th.ProcessGrowth.Window,
+		th.DistLinkBlocked.Window} {
 		w[d.Text] = true
 	}
 	return w
@@ -380,7 +406,15 @@ func thresholdWindows(t *testing.T) map[string]bool {
 
 // optInMetrics come from collectors that are off by default: a panel reading
 // one must name the flag in its description.
-var optInMetrics = map[string]string{"beam_msacc_seconds_total": "--collector.msacc"}
+var optInMetrics = map[string]string{"beam_msacc_seconds_total": "--collector.msacc",
+	"beam_mnesia_held_locks":                   "--collector.mnesia",
+	"beam_mnesia_lock_queue_length":            "--collector.mnesia",
+	"beam_mnesia_transactions_total":           "--collector.mnesia",
+	"beam_mnesia_transaction_restarts_total":   "--collector.mnesia",
+	"beam_mnesia_transaction_log_writes_total": "--collector.mnesia",
+	"beam_mnesia_table_memory_bytes":           "--collector.mnesia",
+	"beam_mnesia_table_records":                "--collector.mnesia",
+}
 
 // grafanaRanges are the ranges that follow the time picker and the graph's
 // resolution.
@@ -687,7 +721,32 @@ func syntheticSeries() map[string]string {
 			s["beam_lock_collisions_total"+l(`lock="`+lock+`"`)] = counter(60)
 			s["beam_lock_acquisitions_total"+l(`lock="`+lock+`"`)] = counter(6000)
 		}
-		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node"} {
+		s["beam_mnesia_held_locks"+l("")] = gauge(3 * k)
+		s["beam_mnesia_lock_queue_length"+l("")] = gauge(k)
+		s["beam_mnesia_transactions_total"+l(`outcome="committed"`)] = counter(6000 * k)
+		s["beam_mnesia_transactions_total"+l(`outcome="failed"`)] = counter(6 * k)
+		s["beam_mnesia_transaction_restarts_total"+l("")] = counter(60 * k)
+		s["beam_mnesia_transaction_log_writes_total"+l("")] = counter(600 * k)
+		s["beam_mnesia_table_memory_bytes"+l(`table="orders",storage="disc_copies"`)] = gauge(1e7 * k)
+		s["beam_mnesia_table_records"+l(`table="orders",storage="disc_copies"`)] = gauge(1e4 * k)
+		for _, d := range []string{"tcp_inet", "udp_inet", "spawn"} {
+			s["beam_ports_by_driver"+l(`driver="`+d+`"`)] = gauge(10 * k)
+		}
+		s["beam_sockets"+l("")] = gauge(2 * k)
+		for _, typ := range []string{"normal", "dirty_cpu", "dirty_io"} {
+			s["beam_active_tasks"+l(`type="`+typ+`"`)] = gauge(k)
+		}
+		s["beam_dist_buffer_busy_limit_bytes"+l("")] = gauge(1 << 20)
+		for _, peer := range []string{"peer_a@host", "peer_b@host"} {
+			p := `peer="` + peer + `"`
+			s["beam_dist_link_info"+l(p+`,controller="port"`)] = gauge(1)
+			s["beam_dist_sent_bytes_total"+l(p)] = counter(6e5 * k)
+			s["beam_dist_received_bytes_total"+l(p)] = counter(3e5 * k)
+			s["beam_dist_sent_packets_total"+l(p)] = counter(600 * k)
+			s["beam_dist_received_packets_total"+l(p)] = counter(300 * k)
+			s["beam_dist_send_queue_bytes"+l(p)] = gauge(100 * k)
+		}
+		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node", "dist", "ports"} {
 			s["beam_scrape_collector_duration_seconds"+l(`collector="`+c+`"`)] = gauge(0.01)
 			s["beam_scrape_collector_success"+l(`collector="`+c+`"`)] = gauge(1)
 		}

@@ -140,6 +140,12 @@ func TestEndToEndDashboards(t *testing.T) {
 	W = spawn(fun() -> Work = fun F() -> lists:sum(lists:seq(1, 1000)), timer:sleep(5), F() end, Work() end),
 	register(live_worker, W),
 	ok`)
+	// A peer in the node's cluster, so that the Distribution dashboard has a
+	// link to show; a little traffic keeps its rates above 0.
+	peer := erltest.Start(t, erltest.Options{OTP: "25", Name: erltest.UniqueName("livepeer"), Cookie: node.Cookie})
+	peer.Eval(t, `register(live_sink, spawn(fun F() -> receive _ -> F() end end)), ok.`)
+	node.Eval(t, fmt.Sprintf(`true = net_kernel:connect_node('%[1]s'),
+	spawn(fun F() -> {live_sink, '%[1]s'} ! lists:seq(1, 100), timer:sleep(50), F() end), ok.`, peer.Name))
 
 	// 3. The exporter against the node, with 1 s tiers so every scrape is fresh.
 	// A 1 s scrape_timeout minus the default 500ms offset leaves 500ms; a

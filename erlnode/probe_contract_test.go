@@ -24,6 +24,8 @@ func TestProbeContract(t *testing.T) {
 		"ets_tables(1000, D)",
 		"lock_counters(1, D)",
 		"lock_counters(1000, D)",
+		"port_counts(1, D)",
+		"port_counts(1000, D)",
 		"session(self(), #{}, D)",
 		"session(self(), #{msacc => false}, D)",
 		"session(self(), #{msacc => true}, D)",
@@ -33,6 +35,7 @@ func TestProbeContract(t *testing.T) {
 		"top_processes(10, 20, 0, 1, D - 30000)",
 		"ets_tables(10, D - 30000)",
 		"lock_counters(10, D - 30000)",
+		"port_counts(10, D - 30000)",
 		"session(self(), #{}, D - 30000)",
 	}
 	// Each function's bounded argument, out of bounds and of the wrong type.
@@ -40,7 +43,7 @@ func TestProbeContract(t *testing.T) {
 	var outOfContract []string
 	for _, n := range badCounts {
 		outOfContract = append(outOfContract,
-			"top_processes("+n+", 0, 0, 1, D)", "ets_tables("+n+", D)", "lock_counters("+n+", D)")
+			"top_processes("+n+", 0, 0, 1, D)", "ets_tables("+n+", D)", "lock_counters("+n+", D)", "port_counts("+n+", D)")
 	}
 	for _, w := range []string{"-1", "60001", "1 bsl 64", "1.5", "infinity", `"10"`, "[]"} {
 		outOfContract = append(outOfContract, "top_processes(10, "+w+", 0, 1, D)")
@@ -52,7 +55,7 @@ func TestProbeContract(t *testing.T) {
 	// The deadline is an integer of the node's clock.
 	for _, d := range []string{"infinity", "1.0e12", `"D"`, "{D}"} {
 		outOfContract = append(outOfContract, "top_processes(10, 0, 0, 1, "+d+")", "ets_tables(10, "+d+")",
-			"lock_counters(10, "+d+")", "session(self(), #{}, "+d+")")
+			"lock_counters(10, "+d+")", "port_counts(10, "+d+")", "session(self(), #{}, "+d+")")
 	}
 	outOfContract = append(outOfContract,
 		"session(not_a_pid, #{}, D)",

@@ -14,11 +14,12 @@
 %%% Load it only if erlang:module_loaded/1 says it is not loaded: loading it
 %%% again purges the older copy, which kills the processes still running that
 %%% copy, sessions and the msacc keeper included.
--module(beam_exporter_probe_v3).
+-module(beam_exporter_probe_v4).
 -export([session/3, top_processes/5, ets_tables/2, lock_counters/2]).
+-export([port_counts/2]).
 
--define(KEEPER, beam_exporter_probe_v3_msacc).
--define(SCAN, beam_exporter_probe_v3_scan).
+-define(KEEPER, beam_exporter_probe_v4_msacc).
+-define(SCAN, beam_exporter_probe_v4_scan).
 -define(NAME_MAX, 120).
 %% Both passes of a scan read the clock every ?CHUNK processes.
 -define(CHUNK, 128).
@@ -140,6 +141,54 @@ keeper(Sessions, Mine) ->
         _ -> keeper(Sessions, Mine)
     after case Mine of undefined -> 10000; _ -> infinity end -> ok
     end.
+
+%%% ----------------------------------------------------------- port counts
+
+%% Counts the node's ports by driver: {Driver, Count}, most first, at most N
+%% kinds, the rest summed under <<"other">>. A port started with open_port
+%% {spawn, Command} is named after its command line, which no label may
+%% carry: any port with an OS process counts as <<"spawn">>. The scan reads
+%% two port_info items per port, which ERTS answers without a signal, and
+%% checks the deadline every ?CHUNK ports; it holds the port list (8 bytes a
+%% port) and one counter per kind. Ports closed during the scan are skipped.
+-spec port_counts(N :: 1..1000, Deadline :: integer()) ->
+          {ok, [{Driver :: binary(), Count :: pos_integer()}]} | {error, badarg | deadline}.
+port_counts(N, Deadline) when is_integer(N), N >= 1, N =< 1000, is_integer(Deadline) ->
+    Native = erlang:convert_time_unit(Deadline, millisecond, native),
+    %% Left at 0: the deadline is checked before the first port too.
+    case count_ports(erlang:ports(), 0, Native, #{}) of
+        deadline -> {error, deadline};
+        Counts ->
+            {Top, Rest} = lists:split(min(N, map_size(Counts)),
+                                      lists:reverse(lists:keysort(2, maps:to_list(Counts)))),
+            Other = lists:sum([C || {_, C} <- Rest]),
+            {ok, [{driver_text(D), C} || {D, C} <- Top] ++ [{<<"other">>, Other} || Other > 0]}
+    end;
+port_counts(_, _) -> {error, badarg}.
+
+count_ports(Ps, 0, Deadline, Counts) ->
+    case erlang:monotonic_time() >= Deadline of
+        true -> deadline;
+        false -> count_ports(Ps, ?CHUNK, Deadline, Counts)
+    end;
+count_ports([], _, _, Counts) -> Counts;
+count_ports([P | Ps], Left, Deadline, Counts) ->
+    Kind = case erlang:port_info(P, os_pid) of
+               {os_pid, OsPid} when is_integer(OsPid) -> spawn;
+               {os_pid, _} ->
+                   case erlang:port_info(P, name) of
+                       {name, Name} -> Name;
+                       undefined -> closed
+                   end;
+               undefined -> closed
+           end,
+    case Kind of
+        closed -> count_ports(Ps, Left - 1, Deadline, Counts);
+        _ -> count_ports(Ps, Left - 1, Deadline, maps:update_with(Kind, fun(C) -> C + 1 end, 1, Counts))
+    end.
+
+driver_text(spawn) -> <<"spawn">>;
+driver_text(Name) -> cap(text(Name)).
 
 %%% -------------------------------------------------------- top processes
 

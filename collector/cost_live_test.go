@@ -1,0 +1,97 @@
+//go:build collectorcost
+
+// Focused cost of the dist and mnesia collectors against real nodes:
+//
+//	go test -tags collectorcost -run TestCost -v ./collector
+//
+// It reports the wall time of one refresh and the node's CPU time per
+// refresh (utime + stime of beam.smp from /proc, over many refreshes).
+
+package collector
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
+)
+
+// cpuTicks is the CPU time beam.smp has used, in clock ticks (1/100 s).
+func cpuTicks(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return u + k
+}
+
+func measure(t *testing.T, name string, c Collector, node *erltest.Node, target Node, runs int) {
+	t.Helper()
+	ctx := context.Background()
+	update := func() {
+		ch := make(chan prometheus.Metric, 1024)
+		if err := c.Update(ctx, target, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update()
+	cpu0 := cpuTicks(t, node.OSPid())
+	start := time.Now()
+	for range runs {
+		update()
+	}
+	wall := time.Since(start) / time.Duration(runs)
+	cpu := (cpuTicks(t, node.OSPid()) - cpu0) * 10 * float64(time.Millisecond) / float64(runs)
+	t.Logf("%s: %d refreshes, %v wall per refresh, node CPU %v per refresh; at the 30 s slow tier %.4f%% of one scheduler",
+		name, runs, wall, time.Duration(cpu), cpu/float64(30*time.Second)*100)
+}
+
+func TestCostDist(t *testing.T) {
+	const peers = 8
+	target := startNode(t, "25")
+	for range peers {
+		p := erltest.Start(t, erltest.Options{OTP: "25", Name: erltest.UniqueName("peer"), Cookie: target.Cookie})
+		target.Eval(t, fmt.Sprintf("true = net_kernel:connect_node('%s').", p.Name))
+	}
+	l := connect(t, target, liveOptions{collectors: []string{"dist"}})
+	l.scrape(t) // connects
+	measure(t, fmt.Sprintf("dist, %d peers", peers), distCollector{}, target, l.client, 2000)
+}
+
+func TestCostMnesia(t *testing.T) {
+	node := startNode(t, "25")
+	node.Eval(t, `ok = mnesia:start(),
+		[begin
+			T = list_to_atom("cost_" ++ integer_to_list(N)),
+			{atomic, ok} = mnesia:create_table(T, [{attributes, [k, v]}]),
+			[mnesia:dirty_write({T, K, K}) || K <- lists:seq(1, 1000)]
+		 end || N <- lists:seq(1, 50)], ok.`)
+	l := connect(t, node, liveOptions{collectors: []string{"mnesia"}})
+	l.scrape(t) // connects
+	measure(t, "mnesia, 50 tables of 1000 records", mnesiaCollector{}, node, l.client, 2000)
+}
+
+// TestCostPorts opens 15,000 sockets, within a 20,000 file-descriptor limit;
+// where the limit allows, raise ports (and the limit) to 100,000.
+func TestCostPorts(t *testing.T) {
+	const ports = 15000
+	node := startNode(t, "25", "+Q", "200000")
+	node.Eval(t, fmt.Sprintf(`Self = self(), spawn(fun() ->
+		S = [element(2, {ok, _} = gen_udp:open(0)) || _ <- lists:seq(1, %d)],
+		Self ! ready, receive stop -> S end end), receive ready -> ok end.`, ports))
+	l := connect(t, node, liveOptions{loadProbe: true, collectors: []string{"ports"}})
+	l.scrape(t) // connects and loads the probe
+	measure(t, fmt.Sprintf("ports, %d ports", ports), portsCollector{}, node, l.client, 50)
+}
