@@ -35,7 +35,7 @@ const (
 	// families, types and values read.
 	upScrapes = 4
 	// Our own scrapes, to compare the Collector's values with: the exporter
-	// serves each tier from its cache for 15 s or 30 s, so a scrape of ours
+	// serves each tier from its cache for 14 s or 29 s, so a scrape of ours
 	// within a few seconds of the Collector's sees the same refresh as the
 	// Collector or the one just before or after it.
 	ownScrapeEvery = time.Second
@@ -55,10 +55,12 @@ func TestCollectorEndToEnd(t *testing.T) {
 	fleetConfig := testkit.WriteFile(t, dir, "beam_exporter.yml",
 		fmt.Sprintf("auth_modules:\n  %s:\n    cookie_file: %s\n", ExampleAuthModule, cookie), 0o600)
 	// Two exporters, each with its own connection: the sidecar's under a
-	// name of its own, the fleet's as beam_exporter@<host>.
-	sidecar := startExporter(t, exporterBin, "--erlang.node="+node.Name, "--erlang.cookie-file="+cookie,
-		"--collector.msacc", "--erlang.local-name="+erltest.UniqueName("otel_sidecar")+"@"+host)
-	fleet := startExporter(t, exporterBin, "--config.file="+fleetConfig)
+	// name of its own, the fleet's as beam_exporter@<host>. Both with the
+	// tiers observability.md gives for a 15 s scrape interval.
+	tiers := []string{"--collector.tier.fast=14s", "--collector.tier.slow=29s"}
+	sidecar := startExporter(t, exporterBin, append([]string{"--erlang.node=" + node.Name, "--erlang.cookie-file=" + cookie,
+		"--collector.msacc", "--erlang.local-name=" + erltest.UniqueName("otel_sidecar") + "@" + host}, tiers...)...)
+	fleet := startExporter(t, exporterBin, append([]string{"--config.file=" + fleetConfig}, tiers...)...)
 	honeycomb := newOTLPSink(t)
 
 	config, err := Render(Deployment{Sidecar: sidecar, Fleet: fleet, Node: node.Name, Honeycomb: honeycomb.URL})
@@ -87,10 +89,8 @@ service:
 	instances := map[string]string{SidecarJob: sidecar, FleetJob: node.Name}
 
 	// The node up: families, types, start times and values.
-	points := waitPoints(t, out, fmt.Sprintf("%d scrapes of each job with beam_up 1", upScrapes), func(ps []Point) bool {
-		return len(upTimes(ps, SidecarJob, 1, time.Time{})) >= upScrapes && len(upTimes(ps, FleetJob, 1, time.Time{})) >= upScrapes
-	})
-	for _, job := range []string{SidecarJob, FleetJob} {
+	points := waitBeamUp(t, out, 1, time.Time{}, upScrapes)
+	for _, job := range jobs {
 		t.Run(job, func(t *testing.T) {
 			times := upTimes(points, job, 1, time.Time{})[:upScrapes]
 			mine, failed := ours.scrapes(job)
@@ -106,20 +106,16 @@ service:
 	// The node killed: beam_up 0 and nothing else about the node.
 	killed := time.Now()
 	node.Kill(t)
-	points = waitPoints(t, out, "beam_up 0 in both jobs", func(ps []Point) bool {
-		return len(upTimes(ps, SidecarJob, 0, killed)) > 0 && len(upTimes(ps, FleetJob, 0, killed)) > 0
-	})
-	for _, job := range []string{SidecarJob, FleetJob} {
+	points = waitBeamUp(t, out, 0, killed, 1)
+	for _, job := range jobs {
 		checkDown(t, points, job, killed, upTimes(points, job, 0, killed)[0])
 	}
 
 	// The node back under the same name: beam_up 1, and counters start again.
 	restarted := time.Now()
 	node.Restart(t)
-	points = waitPoints(t, out, "beam_up 1 in both jobs after the restart", func(ps []Point) bool {
-		return len(upTimes(ps, SidecarJob, 1, restarted)) > 0 && len(upTimes(ps, FleetJob, 1, restarted)) > 0
-	})
-	for _, job := range []string{SidecarJob, FleetJob} {
+	points = waitBeamUp(t, out, 1, restarted, 1)
+	for _, job := range jobs {
 		checkRestart(t, points, job, killed, upTimes(points, job, 1, restarted)[0])
 	}
 }
@@ -349,6 +345,23 @@ func checkHoneycomb(t *testing.T, sink *otlpSink) {
 		}
 	}
 	t.Logf("%d OTLP/HTTP requests to /v1/metrics, with x-honeycomb-team and x-honeycomb-dataset", len(reqs))
+}
+
+// jobs are the scrape jobs of otelcol.yaml, one per shape.
+var jobs = []string{SidecarJob, FleetJob}
+
+// waitBeamUp waits until every job has n scrapes after since whose beam_up
+// is value, and returns the Collector's output.
+func waitBeamUp(t *testing.T, out string, value float64, since time.Time, n int) []Point {
+	t.Helper()
+	return waitPoints(t, out, fmt.Sprintf("%d scrapes of each job with beam_up %v", n, value), func(ps []Point) bool {
+		for _, job := range jobs {
+			if len(upTimes(ps, job, value, since)) < n {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // upTimes returns the times, after since, of the job's scrapes whose beam_up was value.
