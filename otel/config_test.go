@@ -1,10 +1,28 @@
 package otel
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 )
+
+// observability.md shows otelcol.yaml whole, in a yaml block of its own:
+// the configuration a reader copies is the one `make e2e-otel` runs.
+func TestObservabilityShowsCollectorConfig(t *testing.T) {
+	doc, err := os.ReadFile("../observability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, block := range strings.Split(string(doc), "```yaml\n")[1:] {
+		body, _, ok := strings.Cut(block, "```")
+		if ok && body == CollectorConfig {
+			return
+		}
+	}
+	t.Error("observability.md has no ```yaml block equal to otel/otelcol.yaml; copy the file into its OpenTelemetry section")
+}
 
 func TestRender(t *testing.T) {
 	d := Deployment{
