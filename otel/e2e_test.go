@@ -52,8 +52,8 @@ func TestCollectorEndToEnd(t *testing.T) {
 	node := erltest.Start(t, erltest.Options{Name: erltest.UniqueName("otel_e2e")})
 	host := strings.SplitN(node.Name, "@", 2)[1]
 	cookie := testkit.WriteFile(t, dir, "cookie", node.Cookie+"\n", 0o600)
-	fleetConfig := testkit.WriteFile(t, dir, "beam_exporter.yml",
-		fmt.Sprintf("auth_modules:\n  %s:\n    cookie_file: %s\n", ExampleAuthModule, cookie), 0o600)
+	fleetConfig := testkit.WriteFile(t, dir, "beam_exporter.yml", fmt.Sprintf(
+		"auth_modules:\n  %s:\n    cookie_file: %s\n    targets: ['%s']\n", ExampleAuthModule, cookie, node.Name), 0o600)
 	// Two exporters, each with its own connection: the sidecar's under a
 	// name of its own, the fleet's as beam_exporter@<host>. Both with the
 	// tiers observability.md gives for a 15 s scrape interval.
