@@ -116,16 +116,16 @@ fuzz:
 	done
 
 # e2e-otel builds a minimal OpenTelemetry Collector from the Go module proxy
-# (otel/otelcol, a Go module of its own) and runs otel/otelcol.yaml, the
+# (cmd/otel_e2e/otelcol, a Go module of its own) and runs cmd/otel_e2e/otelcol.yaml, the
 # configuration observability.md shows, against the exporter in both shapes
 # watching a real node. Not part of `make test`: the Collector's first build
 # took 13 to 17 minutes on 2 busy cores, later ones 2 to 18 s.
 OTELCOL := otelcol-beam
 e2e-otel: deps build
-	@start=$$(date +%s); cd otel/otelcol && $(GO) build -o ../../$(OTELCOL) . && \
+	@start=$$(date +%s); cd cmd/otel_e2e/otelcol && $(GO) build -o $(CURDIR)/$(OTELCOL) . && \
 	  echo ">> $(OTELCOL) built in $$(( $$(date +%s) - start )) s"
 	BEAM_EXPORTER_BIN=$(CURDIR)/$(BINARY) OTELCOL_BIN=$(CURDIR)/$(OTELCOL) \
-	  $(GO) test -tags e2eotel -count=1 -timeout 30m -run '^TestCollectorEndToEnd$$' -v ./otel
+	  $(GO) test -tags e2eotel -count=1 -timeout 30m -run '^TestCollectorEndToEnd$$' -v ./cmd/otel_e2e
 
 clean:
 	rm -f $(BINARY) $(OTELCOL)

@@ -1,6 +1,6 @@
 // Package otel holds the OpenTelemetry Collector configuration that
 // observability.md documents, and what checks it: a real Collector built
-// from the Go module proxy (the module otel/otelcol) scrapes the exporter
+// from the Go module proxy (the module cmd/otel_e2e/otelcol) scrapes the exporter
 // and writes what it would send to Honeycomb to a file, which this package
 // reads back.
 //

@@ -11,7 +11,7 @@ import (
 // observability.md shows otelcol.yaml whole, in a yaml block of its own:
 // the configuration a reader copies is the one `make e2e-otel` runs.
 func TestObservabilityShowsCollectorConfig(t *testing.T) {
-	doc, err := os.ReadFile("../observability.md")
+	doc, err := os.ReadFile("../../observability.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestObservabilityShowsCollectorConfig(t *testing.T) {
 			return
 		}
 	}
-	t.Error("observability.md has no ```yaml block equal to otel/otelcol.yaml; copy the file into its OpenTelemetry section")
+	t.Error("observability.md has no ```yaml block equal to cmd/otel_e2e/otelcol.yaml; copy the file into its OpenTelemetry section")
 }
 
 func TestRender(t *testing.T) {

@@ -1,4 +1,4 @@
-module github.com/beam-exporter/beam_exporter/otel/otelcol
+module github.com/beam-exporter/beam_exporter/cmd/otel_e2e/otelcol
 
 go 1.26.0
 

@@ -1,5 +1,5 @@
 // Program otelcol-beam is the smallest OpenTelemetry Collector that runs
-// otel/otelcol.yaml, the configuration observability.md documents, plus the
+// cmd/otel_e2e/otelcol.yaml, the configuration observability.md documents, plus the
 // file exporter `make e2e-otel` reads: the prometheus receiver, the
 // metric_start_time and batch processors, the otlp_http and file exporters.
 //
