@@ -288,3 +288,32 @@ func FuzzCollectors(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAllocatorSizes covers system_info(alloc_util_allocators) and
+// system_info({allocator_sizes, A}).
+func FuzzParseAllocatorSizes(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		if names, err := parseAllocatorNames(term); err == nil {
+			if len(names) > maxAllocators {
+				t.Fatalf("%d allocators, more than %d", len(names), maxAllocators)
+			}
+			for _, n := range names {
+				if !utf8.ValidString(n) {
+					t.Fatalf("allocator %q is no label value", n)
+				}
+			}
+		}
+		s, _, err := parseAllocatorSizes(term)
+		if err != nil {
+			return
+		}
+		for what, v := range map[string]float64{"mbcs carriers": s.mbcsCarriers, "mbcs blocks": s.mbcsBlocks,
+			"sbcs carriers": s.sbcsCarriers, "sbcs blocks": s.sbcsBlocks} {
+			checkCount(t, what, v)
+		}
+	})
+}
