@@ -21,13 +21,13 @@ func parseFlags(t *testing.T, args ...string) {
 
 func TestEnabledByFlags(t *testing.T) {
 	t.Cleanup(func() { parseFlags(t) })
-	const defaults = "allocators ets gc locks memory node processes reductions run_queue runtime scheduler system_limits"
+	const defaults = "allocators ets gc locks memory node os_memory persistent_terms processes reductions run_queue runtime scheduler system_limits"
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{nil, defaults},
-		{[]string{"--collector.msacc", "--no-collector.ets"}, "allocators gc locks memory msacc node processes reductions run_queue runtime scheduler system_limits"},
+		{[]string{"--collector.msacc", "--no-collector.ets"}, "allocators gc locks memory msacc node os_memory persistent_terms processes reductions run_queue runtime scheduler system_limits"},
 		{[]string{"--collector.disable-defaults"}, ""},
 		{[]string{"--collector.disable-defaults", "--collector.memory", "--collector.msacc"}, "memory msacc"},
 		// Named, and off: disabling the defaults switches nothing on.

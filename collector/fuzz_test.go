@@ -317,3 +317,31 @@ func FuzzParseAllocatorSizes(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseProcStatus covers file:read_file("/proc/self/status") as the
+// os_memory collector reads it.
+func FuzzParseProcStatus(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		if rss, _, err := parseProcStatusReply(term); err == nil {
+			checkCount(t, "VmRSS", rss)
+		}
+	})
+}
+
+// FuzzParsePersistentTermInfo covers persistent_term:info().
+func FuzzParsePersistentTermInfo(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		if count, memory, err := parsePersistentTermInfo(term); err == nil {
+			checkCount(t, "count", count)
+			checkCount(t, "memory", memory)
+		}
+	})
+}

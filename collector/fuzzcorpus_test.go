@@ -152,6 +152,23 @@ var seeds = map[string]map[string]string{
 		"too_many_names":    `[list_to_atom("a" ++ integer_to_list(I)) || I <- lists:seq(1, 16)]`,
 		"duplicate_names":   `[binary_alloc, binary_alloc]`,
 	},
+	"FuzzParseProcStatus": {
+		"captured":     `file:read_file("/proc/self/status")`,
+		"enoent":       `{error, enoent}`,
+		"no_vmrss":     `{ok, <<"Name:\tbeam.smp\n">>}`,
+		"pages":        `{ok, <<"VmRSS:\t12 pages\n">>}`,
+		"huge_rss":     `{ok, <<"VmRSS:\t99999999999999999999999 kB\n">>}`,
+		"negative_rss": `{ok, <<"VmRSS:\t-4 kB\n">>}`,
+		"as_charlist":  `{ok, "VmRSS:\t4 kB\n"}`,
+		"two_vmrss":    `{ok, <<"VmRSS:\t4 kB\nVmRSS:\t8 kB\n">>}`,
+	},
+	"FuzzParsePersistentTermInfo": {
+		"captured":       `persistent_term:info()`,
+		"as_proplist":    `maps:to_list(persistent_term:info())`,
+		"missing_memory": `maps:remove(memory, persistent_term:info())`,
+		"huge_memory":    `(persistent_term:info())#{memory => 1 bsl 2100}`,
+		"negative_count": `(persistent_term:info())#{count => -1}`,
+	},
 	"FuzzCollectors": {
 		"integer":       `8`,
 		"lock_on":       `true`,
