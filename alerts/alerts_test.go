@@ -33,6 +33,7 @@ var requiredAlerts = map[string][]string{
 	"BEAMProcessGrowth":            {"warning"},
 	"BEAMGCPressure":               {"warning"},
 	"BEAMExporterCollectorFailing": {"warning"},
+	"BEAMAllocatorFragmentation":   {"warning"},
 }
 
 // optInAlerts are generated only when thresholds.yml enables them; the
@@ -530,19 +531,20 @@ func TestRunbookAnchors(t *testing.T) {
 
 // thresholdKeys maps each alert with a numeric level to its thresholds.yml key.
 var thresholdKeys = map[string]string{
-	"BEAMNodesDown":           "nodes_down",
-	"BEAMSchedulerSaturation": "scheduler_saturation",
-	"BEAMRunQueueBacklog":     "run_queue",
-	"BEAMProcessLimit":        "process_limit",
-	"BEAMPortLimit":           "port_limit",
-	"BEAMAtomLimit":           "atom_limit",
-	"BEAMETSTableLimit":       "ets_table_limit",
-	"BEAMMailboxGrowing":      "mailbox",
-	"BEAMMemoryGrowth":        "memory_growth",
-	"BEAMBinaryMemoryGrowth":  "binary_growth",
-	"BEAMETSMemoryGrowth":     "ets_growth",
-	"BEAMProcessGrowth":       "process_growth",
-	"BEAMGCPressure":          "gc_pressure",
+	"BEAMNodesDown":              "nodes_down",
+	"BEAMSchedulerSaturation":    "scheduler_saturation",
+	"BEAMRunQueueBacklog":        "run_queue",
+	"BEAMProcessLimit":           "process_limit",
+	"BEAMPortLimit":              "port_limit",
+	"BEAMAtomLimit":              "atom_limit",
+	"BEAMETSTableLimit":          "ets_table_limit",
+	"BEAMMailboxGrowing":         "mailbox",
+	"BEAMMemoryGrowth":           "memory_growth",
+	"BEAMBinaryMemoryGrowth":     "binary_growth",
+	"BEAMETSMemoryGrowth":        "ets_growth",
+	"BEAMProcessGrowth":          "process_growth",
+	"BEAMGCPressure":             "gc_pressure",
+	"BEAMAllocatorFragmentation": "allocator_fragmentation",
 }
 
 // TestThresholdTable checks observability.md's "Thresholds at a glance"

@@ -58,6 +58,12 @@ var knownMetrics = []string{
 	"beam_scrape_collector_duration_seconds",
 	"beam_scrape_collector_success",
 	"beam_exporter_build_info",
+	"beam_allocator_carriers_bytes",
+	"beam_allocator_blocks_bytes",
+	"beam_os_resident_memory_bytes",
+	"beam_memory_used_bytes",
+	"beam_persistent_terms",
+	"beam_persistent_term_memory_bytes",
 }
 
 // knownNames is knownMetrics plus the series the shipped recording rules
@@ -87,9 +93,11 @@ var panelVars = map[string]string{"app": ".*", "job": ".+", "instance": ".+",
 var conditionalMetrics = map[string]bool{
 	"beam_lock_collisions_total":   true,
 	"beam_lock_acquisitions_total": true,
+	// Linux nodes only.
+	"beam_os_resident_memory_bytes": true,
 }
 
-var wantFiles = []string{"beam-fleet.json", "beam-memory.json", "beam-overview.json", "beam-processes.json"}
+var wantFiles = []string{"beam-allocators.json", "beam-fleet.json", "beam-memory.json", "beam-overview.json", "beam-processes.json"}
 
 const thresholdsPath = "../alerts/thresholds.yml"
 
@@ -687,7 +695,20 @@ func syntheticSeries() map[string]string {
 			s["beam_lock_collisions_total"+l(`lock="`+lock+`"`)] = counter(60)
 			s["beam_lock_acquisitions_total"+l(`lock="`+lock+`"`)] = counter(6000)
 		}
-		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node"} {
+		s["beam_os_resident_memory_bytes"+l("")] = gauge(3e8 * k)
+		for i, a := range []string{"binary_alloc", "eheap_alloc", "ll_alloc"} {
+			for j, c := range []string{"mbcs", "sbcs"} {
+				carriers := 1e8 * float64(i+1) * float64(j+1) * k
+				s["beam_allocator_carriers_bytes"+l(`allocator="`+a+`",carrier="`+c+`"`)] = gauge(carriers)
+				s["beam_allocator_blocks_bytes"+l(`allocator="`+a+`",carrier="`+c+`"`)] = gauge(carriers * (0.3 + 0.3*float64(j)))
+			}
+		}
+		for i, kind := range []string{"processes", "atom"} {
+			s["beam_memory_used_bytes"+l(`kind="`+kind+`"`)] = gauge(0.9e7 * float64(i+1) * k)
+		}
+		s["beam_persistent_terms"+l("")] = gauge(30)
+		s["beam_persistent_term_memory_bytes"+l("")] = gauge(3e4)
+		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node", "allocators", "os_memory", "persistent_terms"} {
 			s["beam_scrape_collector_duration_seconds"+l(`collector="`+c+`"`)] = gauge(0.01)
 			s["beam_scrape_collector_success"+l(`collector="`+c+`"`)] = gauge(1)
 		}
