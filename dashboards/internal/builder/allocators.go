@@ -63,15 +63,17 @@ func (r renderer) allocators() dashboard {
 					"does not. This is the gap between the resident and BEAM lines above, allocator by allocator.",
 			},
 			{
-				typ: "timeseries", title: "Free share of multiblock carriers", unit: "percentunit", w: 12, h: 8,
+				typ: "timeseries", title: "Free share of large multiblock carriers", unit: "percentunit", w: 12, h: 8,
 				min: f(0), max: f(1),
+				conditional: true, // empty while no allocator is that large: the normal case
 				targets: []target{ts(`1 - `+r.sel(alerts.RecordAllocatorUtilization, `carrier="mbcs"`)+`
 and
 `+r.sel("beam_allocator_carriers_bytes", `carrier="mbcs"`)+fmt.Sprintf(" > %g", fr.MinCarrierBytes), "{{instance}} {{allocator}}")},
 				thresholdKeys: levels("allocator_fragmentation", "warning"),
 				description: fmt.Sprintf("The share of an allocator's multiblock carriers that holds no block, for allocators "+
 					"with more than %s of them: the quantity of the BEAMAllocatorFragmentation alert, whose level is the line "+
-					"(it fires after %s above it).", bytesText(fr.MinCarrierBytes), fr.Warning.For),
+					"(it fires after %s above it). Empty while no allocator holds that much, which is the normal case.",
+					bytesText(fr.MinCarrierBytes), fr.Warning.For),
 			},
 			{
 				typ: "table", title: "Allocators now", unit: "bytes", w: 12, h: 8,
