@@ -398,7 +398,7 @@ and
 			fmt.Sprintf(`{{ $value | humanizePercentage }} of the multiblock carriers of {{ $labels.allocator }} on {{ $labels.instance }} `+
 				`hold no block, on more than %s of carriers, and have for at least %s; the %s level is %s. `+
 				`The OS sees that memory as used, erlang:memory/0 does not: the node's resident memory stays far above `+
-				`sum(beam_memory_bytes). This is fragmentation, not a leak.`, humanBytes(fr.MinCarrierBytes), l.For, sev, pct(*l.Above)))
+				`sum(beam_memory_bytes). This is fragmentation, not a leak.`, HumanBytes(fr.MinCarrierBytes), l.For, sev, pct(*l.Above)))
 	})
 
 	// The exporter's own trouble.
@@ -413,8 +413,8 @@ and
 	return rules
 }
 
-// humanBytes formats a byte threshold for annotations: 268435456 -> "256 MiB".
-func humanBytes(v float64) string {
+// HumanBytes formats a byte threshold for annotations and dashboards: 268435456 -> "256 MiB".
+func HumanBytes(v float64) string {
 	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
 		if v < 1024 || u == "GiB" {
 			return strconv.FormatFloat(v, 'f', -1, 64) + " " + u

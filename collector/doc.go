@@ -17,5 +17,6 @@
 //
 //	node.go scheduler.go schedulers.go run_queue.go memory.go
 //	system_limits.go gc.go reductions.go runtime.go processes.go
-//	ets.go locks.go msacc.go
+//	ets.go locks.go msacc.go allocators.go os_memory.go
+//	persistent_terms.go
 package collector

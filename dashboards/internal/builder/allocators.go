@@ -73,7 +73,7 @@ and
 				description: fmt.Sprintf("The share of an allocator's multiblock carriers that holds no block, for allocators "+
 					"with more than %s of them: the quantity of the BEAMAllocatorFragmentation alert, whose level is the line "+
 					"(it fires after %s above it). Empty while no allocator holds that much, which is the normal case.",
-					bytesText(fr.MinCarrierBytes), fr.Warning.For),
+					alerts.HumanBytes(fr.MinCarrierBytes), fr.Warning.For),
 			},
 			{
 				typ: "table", title: "Allocators now", unit: "bytes", w: 12, h: 8,
@@ -112,15 +112,4 @@ and
 			},
 		},
 	}
-}
-
-// bytesText formats a byte threshold for a description: 268435456 -> "256 MiB".
-func bytesText(v float64) string {
-	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
-		if v < 1024 || u == "GiB" {
-			return fmt.Sprintf("%g %s", v, u)
-		}
-		v /= 1024
-	}
-	return ""
 }
