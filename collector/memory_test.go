@@ -31,7 +31,7 @@ func TestMemoryMalformed(t *testing.T) {
 	for name, reply := range map[string]etf.Term{
 		"not a list":        etf.Atom("undefined"),
 		"missing atom_used": props("total", 10, "processes", 1, "processes_used", 1, "atom", 1, "binary", 1, "code", 1, "ets", 1),
-		"used over kind":    props("total", 10, "processes", 1, "processes_used", 2, "atom", 1, "atom_used", 1, "binary", 1, "code", 1, "ets", 1),
+		"negative used":     props("total", 10, "processes", 1, "processes_used", -1, "atom", 1, "atom_used", 1, "binary", 1, "code", 1, "ets", 1),
 		"missing total":     props("processes", 1, "atom", 1, "binary", 1, "code", 1, "ets", 1),
 		"negative value":    props("total", 10, "processes", -1, "atom", 1, "binary", 1, "code", 1, "ets", 1),
 		"parts over total":  props("total", 10, "processes", 10, "atom", 1, "binary", 1, "code", 1, "ets", 1),
