@@ -1,10 +1,10 @@
 # beam_exporter: `make demo` and `make test` set up what they need.
 GO        ?= go
 BINARY    := beam_exporter
-PROBE_SRC := erlnode/probe/beam_exporter_probe_v2.erl
-PROBE_BIN := erlnode/probe/beam_exporter_probe_v2.beam
+PROBE_SRC := erlnode/probe/beam_exporter_probe_v3.erl
+PROBE_BIN := erlnode/probe/beam_exporter_probe_v3.beam
 # Debian packages the tests and the demo run against.
-PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap
+PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap elixir
 
 .PHONY: all build test test-repeat vet deps probe alerts demo bench bench-go bench-fleet fuzz clean
 
@@ -35,6 +35,7 @@ deps:
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	command -v elixir >/dev/null || missing="$$missing elixir"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo ">> installing$$missing"; \

@@ -32,6 +32,8 @@ var (
 		"Whether the collector's values in this scrape are valid (1) or it failed or is unavailable (0).", []string{"collector"}, nil)
 	connErrorsDesc = prometheus.NewDesc(namespace+"_connection_errors_total",
 		"Failed attempts to connect to the node, by reason.", []string{"reason"}, nil)
+	sessionsLostDesc = prometheus.NewDesc(namespace+"_probe_sessions_lost_total",
+		"Probe sessions found ended on the node (killed, or purged with the probe) while the connection stayed up; each was replaced on the refresh that found it.", nil, nil)
 )
 
 // Exporter holds the enabled collectors and their caches for one node.
@@ -81,6 +83,10 @@ func (e *Exporter) add(name string, ttl time.Duration, c Collector) {
 func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
 	return &scrape{e: e, ctx: ctx}
 }
+
+// sessionCounter is a Target that replaces the probe sessions it finds
+// ended (*erlnode.Client).
+type sessionCounter interface{ SessionsLost() uint64 }
 
 type scrape struct {
 	e   *Exporter
@@ -135,6 +141,9 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
+	if sc, ok := t.(sessionCounter); ok {
+		ch <- prometheus.MustNewConstMetric(sessionsLostDesc, prometheus.CounterValue, float64(sc.SessionsLost()))
+	}
 	for _, m := range out {
 		ch <- m
 	}

@@ -255,7 +255,9 @@ func TestLiveMemory(t *testing.T) {
 		node.Eval(t, `P = spawn(fun() -> B = binary:copy(<<1>>, 200*1024*1024), receive stop -> B end end), register(binary_holder, P), ok.`)
 		fams := l.scrape(t)
 		total := evalFloat(t, node, "erlang:memory(total).")
-		if d := value(t, fams, "beam_memory_bytes", "kind", "binary") - before; d < 200*1024*1024 {
+		// Less 1 MiB: the node's other binaries come and go meanwhile (once
+		// the rise came out 4 KB short of 200 MB).
+		if d := value(t, fams, "beam_memory_bytes", "kind", "binary") - before; d < 199*1024*1024 {
 			t.Errorf("a 200 MB binary raised binary memory by %v bytes", d)
 		}
 		var sum float64
@@ -314,7 +316,7 @@ func TestLiveSchedulers(t *testing.T) {
 		}
 		b.client.Close()
 		waitFor(t, "microstate accounting to be switched off after the exporter left", func() bool {
-			return busy.Eval(t, "erlang:system_flag(microstate_accounting, false).") == "false"
+			return !msaccOn(t, busy)
 		})
 	})
 }

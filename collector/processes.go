@@ -23,7 +23,7 @@ var (
 	processesTopN = kingpin.Flag("collector.processes.top-n",
 		"How many processes to rank by memory, mailbox and reductions (1-1000).").Default("10").Int()
 	processesWindow = kingpin.Flag("collector.processes.window",
-		"Least time between a process's two reductions reads for the reductions ranking; the scan itself counts toward it.").Default("20ms").Duration()
+		"Least time between a process's two reductions reads for the reductions ranking: the second pass over the processes starts this long after the first ended.").Default("20ms").Duration()
 )
 
 func init() {
@@ -32,13 +32,13 @@ func init() {
 
 var (
 	processMemoryDesc = prometheus.NewDesc(namespace+"_process_memory_bytes",
-		"Memory of the process at this rank among the largest by memory. process is its registered name, proc_lib label or initial call, never a pid. Up to one slow tier old; on a node of more than 100,000 processes each refresh reads a slice of them, so up to one slow tier per 100,000 processes old.",
+		"Memory of the process at this rank among the largest by memory. process is its registered name, the first element of its proc_lib label, or its initial call (an Elixir module reads Lab.Hog, not Elixir.Lab.Hog), never a pid. Up to one slow tier old; on a node of more than 100,000 processes each refresh reads a slice of them, so up to one slow tier per 100,000 processes old.",
 		[]string{"rank", "process"}, nil)
 	processQueueDesc = prometheus.NewDesc(namespace+"_process_message_queue_length",
 		"Message queue length of the process at this rank among the longest mailboxes. Up to one slow tier old.",
 		[]string{"rank", "process"}, nil)
 	processReductionsDesc = prometheus.NewDesc(namespace+"_process_reductions_per_second",
-		"Reductions per second of the process at this rank among the busiest, measured between two reads at least --collector.processes.window apart. Up to one slow tier old.",
+		"Reductions per second of the process at this rank among the busiest: its reductions between two reads at least --collector.processes.window apart, over the time between its own two reads. Up to one slow tier old.",
 		[]string{"rank", "process"}, nil)
 )
 
@@ -49,20 +49,22 @@ const maxWindow = time.Hour
 type processRankings struct {
 	memory, messageQueue, reductions []rankedProcess
 	details                          map[string]processDetails // by pid
-	window                           time.Duration
+	window, windowError              time.Duration
 	processes                        int
 }
 
-// rankedProcess is one line of a ranking as the probe sends it.
+// rankedProcess is one line of a ranking as the probe sends it; window is
+// the process's own, in the reductions ranking only.
 type rankedProcess struct {
-	pid   string
-	value float64
+	pid    string
+	value  float64
+	window time.Duration
 }
 
 // processDetails is what the probe read of a winner at the end of its call.
 type processDetails struct {
-	name, registeredName, currentFunction, initialCall string
-	memory, messageQueueLength, reductions             float64
+	name, label, registeredName, currentFunction, initialCall string
+	memory, messageQueueLength, reductions                    float64
 }
 
 // memorySlice is about how many processes a refresh reads memory for. That
@@ -163,10 +165,11 @@ func (c *processesCollector) latestRanking(gen uint64) (TopSnapshot, bool) {
 	return *c.latest, true
 }
 
-// snapshot joins the rankings with their details. Reductions become a rate
-// over the window; with no window there is no reductions ranking.
+// snapshot joins the rankings with their details. Reductions come as each
+// process's rate over its own window; with no window there is no
+// reductions ranking.
 func (r processRankings) snapshot(now time.Time) TopSnapshot {
-	rows := func(l []rankedProcess, scale float64) []TopProcess {
+	rows := func(l []rankedProcess) []TopProcess {
 		out := make([]TopProcess, len(l))
 		for i, e := range l {
 			d, alive := r.details[e.pid]
@@ -174,20 +177,21 @@ func (r processRankings) snapshot(now time.Time) TopSnapshot {
 				d.name = "exited"
 			}
 			out[i] = TopProcess{
-				Rank: i + 1, Value: e.value * scale, Pid: e.pid, Name: d.name,
+				Rank: i + 1, Value: e.value, Pid: e.pid, Name: d.name, Label: d.label,
 				RegisteredName: d.registeredName, CurrentFunction: d.currentFunction, InitialCall: d.initialCall,
 				MemoryBytes: d.memory, MessageQueueLength: d.messageQueueLength, Reductions: d.reductions,
-				Exited: !alive, Time: now,
+				Exited: !alive, Time: now, WindowSeconds: e.window.Seconds(),
 			}
 		}
 		return out
 	}
 	s := TopSnapshot{
-		Time: now, Processes: r.processes, WindowSeconds: r.window.Seconds(), MemorySlices: 1,
-		Memory: rows(r.memory, 1), MessageQueue: rows(r.messageQueue, 1), Reductions: []TopProcess{},
+		Time: now, Processes: r.processes, WindowSeconds: r.window.Seconds(),
+		WindowErrorSeconds: r.windowError.Seconds(), MemorySlices: 1,
+		Memory: rows(r.memory), MessageQueue: rows(r.messageQueue), Reductions: []TopProcess{},
 	}
 	if r.window > 0 {
-		s.Reductions = rows(r.reductions, 1/r.window.Seconds())
+		s.Reductions = rows(r.reductions)
 	}
 	return s
 }
@@ -208,7 +212,7 @@ func mergeRankings(bySlice [][]TopProcess, n int) []TopProcess {
 }
 
 // parseProcessRankings decodes {ok, #{memory, message_queue_len, reductions,
-// details, window_us, processes}}.
+// details, window_us, error_us, processes}}.
 func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
 	var r processRankings
 	body, err := okReply(t)
@@ -220,18 +224,19 @@ func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
 		return r, err
 	}
 	for _, f := range []struct {
-		key string
-		dst *[]rankedProcess
+		key     string
+		dst     *[]rankedProcess
+		windows bool
 	}{
-		{"memory", &r.memory},
-		{"message_queue_len", &r.messageQueue},
-		{"reductions", &r.reductions},
+		{"memory", &r.memory, false},
+		{"message_queue_len", &r.messageQueue, false},
+		{"reductions", &r.reductions, true},
 	} {
 		v, err := erlnode.Field(m, f.key)
 		if err != nil {
 			return r, err
 		}
-		if *f.dst, err = parseProcessRanking(v, topN); err != nil {
+		if *f.dst, err = parseProcessRanking(v, topN, f.windows); err != nil {
 			return r, fmt.Errorf("%s: %w", f.key, err)
 		}
 	}
@@ -250,20 +255,36 @@ func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
 		return r, fmt.Errorf("processes: not a process count: %v", v)
 	}
 	r.processes = int(processes)
-	if v, err = erlnode.Field(m, "window_us"); err != nil {
-		return r, err
+	for _, f := range []struct {
+		key string
+		dst *time.Duration
+	}{{"window_us", &r.window}, {"error_us", &r.windowError}} {
+		if v, err = erlnode.Field(m, f.key); err != nil {
+			return r, err
+		}
+		if *f.dst, err = parseWindow(v); err != nil {
+			return r, fmt.Errorf("%s: %w", f.key, err)
+		}
 	}
-	us, err := erlnode.NonNegative(v)
-	if err != nil {
-		return r, fmt.Errorf("window_us: %w", err)
-	}
-	// The probe's window is at most a minute plus its own run time; far
-	// beyond that the conversion to a Duration would overflow.
-	if us > maxWindow.Seconds()*1e6 {
-		return r, fmt.Errorf("window_us: %.0f is beyond %s", us, maxWindow)
-	}
-	r.window = time.Duration(us) * time.Microsecond
 	return r, nil
+}
+
+// parseWindow decodes a span in microseconds. The probe's windows are at
+// most a minute plus its own run time; far beyond that the conversion to a
+// Duration would overflow.
+func parseWindow(t etf.Term) (time.Duration, error) {
+	us, err := erlnode.NonNegative(t)
+	if err != nil {
+		return 0, err
+	}
+	return micros(us)
+}
+
+func micros(us float64) (time.Duration, error) {
+	if us > maxWindow.Seconds()*1e6 {
+		return 0, fmt.Errorf("%.0f µs is beyond %s", us, maxWindow)
+	}
+	return time.Duration(us) * time.Microsecond, nil
 }
 
 // pidText is a local pid as pid_to_list/1 writes it.
@@ -276,9 +297,14 @@ func checkPid(pid string) error {
 	return nil
 }
 
-// parseProcessRanking decodes [{Pid, Value}], at most limit entries.
-func parseProcessRanking(t etf.Term, limit int) ([]rankedProcess, error) {
-	entries, err := parseRanking(t, 1, limit)
+// parseProcessRanking decodes [{Pid, Value}], or with windows [{Pid,
+// PerSecond, WindowUs}], at most limit entries.
+func parseProcessRanking(t etf.Term, limit int, windows bool) ([]rankedProcess, error) {
+	width := 1
+	if windows {
+		width = 2
+	}
+	entries, err := parseRanking(t, width, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -288,6 +314,11 @@ func parseProcessRanking(t etf.Term, limit int) ([]rankedProcess, error) {
 			return nil, fmt.Errorf("entry %d: %w", i+1, err)
 		}
 		out[i] = rankedProcess{pid: e.name, value: e.values[0]}
+		if windows {
+			if out[i].window, err = micros(e.values[1]); err != nil {
+				return nil, fmt.Errorf("entry %d window: %w", i+1, err)
+			}
+		}
 	}
 	return out, nil
 }
@@ -327,7 +358,7 @@ func parseProcessDetails(t etf.Term, limit int) (map[string]processDetails, erro
 			key string
 			dst *string
 		}{
-			{"name", &d.name}, {"registered_name", &d.registeredName},
+			{"name", &d.name}, {"label", &d.label}, {"registered_name", &d.registeredName},
 			{"current_function", &d.currentFunction}, {"initial_call", &d.initialCall},
 		} {
 			if v, err = erlnode.Field(m, f.key); err == nil {

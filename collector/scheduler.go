@@ -61,15 +61,24 @@ func (c *schedulerCollector) Update(ctx context.Context, node Node, ch chan<- pr
 		if previous, err = sampleWallTime(ctx, node); err != nil {
 			return err
 		}
-		select {
-		case <-time.After(firstSampleWindow):
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := waitFirstSample(ctx); err != nil {
+			return err
 		}
 	}
 	current, err := sampleWallTime(ctx, node)
 	if err != nil {
 		return err
+	}
+	if restarted(previous, current) {
+		// The flag went off and on since the last sample (a new probe
+		// session), which restarts the counters: sample afresh.
+		previous = current
+		if err := waitFirstSample(ctx); err != nil {
+			return err
+		}
+		if current, err = sampleWallTime(ctx, node); err != nil {
+			return err
+		}
 	}
 	c.previous, c.generation = current, node.Generation()
 	ratios := schedulerRatios(previous, current, counts)
@@ -82,6 +91,25 @@ func (c *schedulerCollector) Update(ctx context.Context, node Node, ch chan<- pr
 		}
 	}
 	return nil
+}
+
+func waitFirstSample(ctx context.Context) error {
+	select {
+	case <-time.After(firstSampleWindow):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// restarted reports whether any scheduler's total time went backwards.
+func restarted(previous, current map[int]wallTime) bool {
+	for id, c := range current {
+		if p, ok := previous[id]; ok && c.total < p.total {
+			return true
+		}
+	}
+	return false
 }
 
 func sampleWallTime(ctx context.Context, node Node) (map[int]wallTime, error) {

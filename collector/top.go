@@ -17,8 +17,12 @@ type TopSnapshot struct {
 	Time time.Time `json:"time"`
 	// Processes is how many processes the scan read.
 	Processes int `json:"processes"`
-	// WindowSeconds is the mean time between a process's two reductions reads.
+	// WindowSeconds is the mean time between a process's two reductions
+	// reads; each process's rate is over its own window (TopProcess).
 	WindowSeconds float64 `json:"window_seconds"`
+	// WindowErrorSeconds bounds how far a ranked process's window may be
+	// off: the probe times its reads in chunks, not one by one.
+	WindowErrorSeconds float64 `json:"window_error_seconds"`
 	// MemorySlices above 1 means memory is ranked over that many refreshes,
 	// one slice of the processes each; each entry has its own time.
 	MemorySlices int          `json:"memory_slices"`
@@ -38,7 +42,10 @@ type TopProcess struct {
 	// remote shell on that node reads it back.
 	Pid string `json:"pid"`
 	// Name is the process label of the beam_process_* metrics.
-	Name               string  `json:"name"`
+	Name string `json:"name"`
+	// Label is the proc_lib label in full, of which Name keeps the first
+	// element; "" for a process without one.
+	Label              string  `json:"label"`
 	RegisteredName     string  `json:"registered_name"`
 	CurrentFunction    string  `json:"current_function"`
 	InitialCall        string  `json:"initial_call"`
@@ -50,6 +57,9 @@ type TopProcess struct {
 	// "exited", as in the metrics' process label.
 	Exited bool      `json:"exited"`
 	Time   time.Time `json:"time"`
+	// WindowSeconds is, in the reductions ranking, the time between this
+	// process's two reads, over which Value is its rate.
+	WindowSeconds float64 `json:"window_seconds,omitempty"`
 }
 
 // ErrProcessesDisabled answers /top when there is no ranking to show.

@@ -95,7 +95,7 @@ func topNode(name string, exited bool) *fakeTarget {
 	if exited {
 		details = etf.List{}
 	}
-	return connectedNode(topReply(top("<0.90.0>", 5000), top("<0.90.0>", 7), top("<0.90.0>", 100), details, 500000))
+	return connectedNode(topReply(top("<0.90.0>", 5000), top("<0.90.0>", 7), busy("<0.90.0>", 200, 500000), details, 500000))
 }
 
 // connectedNode is a connected node that answers top_processes with reply.
@@ -125,7 +125,7 @@ func TestTopProcesses(t *testing.T) {
 	withProcesses := func() map[string]Collector { return map[string]Collector{"processes": &processesCollector{}} }
 
 	t.Run("ranking", func(t *testing.T) {
-		node := connectedNode(topReply(top("<0.90.0>", 5000), top("<0.91.0>", 7), top("<0.92.0>", 100),
+		node := connectedNode(topReply(top("<0.90.0>", 5000), top("<0.91.0>", 7), busy("<0.92.0>", 200, 500000),
 			described("<0.90.0>", "big", "<0.91.0>", "queued", "<0.92.0>", "busy"), 500000))
 		snap, err := rank(node, withProcesses(), time.Second)
 		if err != nil {
@@ -133,7 +133,7 @@ func TestTopProcesses(t *testing.T) {
 		}
 		want := TopProcess{Rank: 1, Value: 200, Pid: "<0.92.0>", Name: "busy", RegisteredName: "busy",
 			CurrentFunction: "gen_server:loop/7", InitialCall: "proc_lib:init_p/5",
-			MemoryBytes: 2000, MessageQueueLength: 3, Reductions: 4000, Time: snap.Time}
+			MemoryBytes: 2000, MessageQueueLength: 3, Reductions: 4000, Time: snap.Time, WindowSeconds: 0.5}
 		if got := snap.Reductions; len(got) != 1 || got[0] != want {
 			t.Errorf("reductions ranking %+v, want [%+v]", got, want)
 		}

@@ -100,7 +100,8 @@ type Client struct {
 	backoff     time.Duration
 	nextAttempt time.Time
 
-	errorCounts sync.Map // reason -> *atomic.Uint64
+	errorCounts  sync.Map // reason -> *atomic.Uint64
+	sessionsLost atomic.Uint64
 }
 
 // liveConn is one established connection; down closes when it ends.
@@ -113,6 +114,7 @@ type liveConn struct {
 	probeLoaded bool
 	session     etf.Pid
 	hasSession  bool
+	clock       nodeClock // for the probe's deadlines
 }
 
 func init() {

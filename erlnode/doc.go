@@ -15,8 +15,10 @@
 //	client.go     one Client per target: connect, back off, reconnect,
 //	              count connection errors by reason
 //	rpc.go        Client.Call: remote calls through the node's rex server
-//	session.go    the probe module, loaded once per connection, and the
-//	              probe session that holds the statistics switches
+//	session.go    the probe module, loaded once per connection; the
+//	              probe session that holds the statistics switches,
+//	              checked alive and replaced; each probe call's deadline
+//	              in the node's own clock
 //
 // Beside that path:
 //

@@ -13,43 +13,57 @@ import (
 )
 
 func TestProbeContract(t *testing.T) {
+	// D is a deadline 20 s away, in the node's clock, as the exporter
+	// passes it.
 	inContract := []string{
-		"top_processes(1, 0, 0, 1)",
-		"top_processes(1000, 0, 0, 1)",
-		"top_processes(10, 20, 0, 1)",
-		"top_processes(10, 0, 63, 64)",
-		"ets_tables(1)",
-		"ets_tables(1000)",
-		"lock_counters(1)",
-		"lock_counters(1000)",
-		"session(self(), #{})",
-		"session(self(), #{msacc => false})",
-		"session(self(), #{msacc => true})",
+		"top_processes(1, 0, 0, 1, D)",
+		"top_processes(1000, 0, 0, 1, D)",
+		"top_processes(10, 20, 0, 1, D)",
+		"top_processes(10, 0, 63, 64, D)",
+		"ets_tables(1, D)",
+		"ets_tables(1000, D)",
+		"lock_counters(1, D)",
+		"lock_counters(1000, D)",
+		"session(self(), #{}, D)",
+		"session(self(), #{msacc => false}, D)",
+		"session(self(), #{msacc => true}, D)",
+	}
+	// A deadline already passed answers {error, deadline}, whatever the call.
+	pastDeadline := []string{
+		"top_processes(10, 20, 0, 1, D - 30000)",
+		"ets_tables(10, D - 30000)",
+		"lock_counters(10, D - 30000)",
+		"session(self(), #{}, D - 30000)",
 	}
 	// Each function's bounded argument, out of bounds and of the wrong type.
 	badCounts := []string{"0", "-1", "1001", "1 bsl 64", "-(1 bsl 64)", "10.0", "ten", `"10"`, "<<10>>", "[10]", "{10}", "#{n => 10}", "self()"}
 	var outOfContract []string
 	for _, n := range badCounts {
 		outOfContract = append(outOfContract,
-			"top_processes("+n+", 0, 0, 1)", "ets_tables("+n+")", "lock_counters("+n+")")
+			"top_processes("+n+", 0, 0, 1, D)", "ets_tables("+n+", D)", "lock_counters("+n+", D)")
 	}
 	for _, w := range []string{"-1", "60001", "1 bsl 64", "1.5", "infinity", `"10"`, "[]"} {
-		outOfContract = append(outOfContract, "top_processes(10, "+w+", 0, 1)")
+		outOfContract = append(outOfContract, "top_processes(10, "+w+", 0, 1, D)")
 	}
 	// The memory slice: Slice within 0..Slices-1, Slices within 1..64.
 	for _, sl := range []string{"-1, 1", "1, 1", "0, 0", "64, 64", "0, 65", "0, -1", "a, 2", "0, 2.0"} {
-		outOfContract = append(outOfContract, "top_processes(10, 0, "+sl+")")
+		outOfContract = append(outOfContract, "top_processes(10, 0, "+sl+", D)")
+	}
+	// The deadline is an integer of the node's clock.
+	for _, d := range []string{"infinity", "1.0e12", `"D"`, "{D}"} {
+		outOfContract = append(outOfContract, "top_processes(10, 0, 0, 1, "+d+")", "ets_tables(10, "+d+")",
+			"lock_counters(10, "+d+")", "session(self(), #{}, "+d+")")
 	}
 	outOfContract = append(outOfContract,
-		"session(not_a_pid, #{})",
-		"session(<<\"pid\">>, #{})",
-		"session(self(), [])",
-		"session(self(), [{msacc, true}])",
-		"session(self(), #{msacc => 'maybe'})", // quoted: a keyword since OTP 27
-		"session(self(), #{msacc => 1})",
-		"session(self(), #{msacc => true, extra => 1})",
-		"session(self(), #{other => true})",
-		"session(self(), #{\"msacc\" => true})",
+		"session(not_a_pid, #{}, D)",
+		"session(<<\"pid\">>, #{}, D)",
+		"session(self(), [], D)",
+		"session(self(), [{msacc, true}], D)",
+		"session(self(), #{msacc => 'maybe'}, D)", // quoted: a keyword since OTP 27
+		"session(self(), #{msacc => 1}, D)",
+		"session(self(), #{msacc => true, extra => 1}, D)",
+		"session(self(), #{other => true}, D)",
+		"session(self(), #{\"msacc\" => true}, D)",
 	)
 
 	load := fmt.Sprintf(`code:load_binary(%s, "%s.beam", base64:decode("%s"))`,
@@ -64,7 +78,8 @@ func TestProbeContract(t *testing.T) {
 			// call runs one probe call and stops any session it started, so
 			// that the node is left as it was.
 			call := func(c string) string {
-				return node.Eval(t, fmt.Sprintf(`R = %s:%s,
+				return node.Eval(t, fmt.Sprintf(`D = erlang:monotonic_time(millisecond) + 20000,
+					R = %s:%s,
 					case R of {ok, S} when is_pid(S) -> S ! stop; _ -> ok end,
 					case R of {ok, _} -> ok; _ -> R end`, ProbeModule, c))
 			}
@@ -78,6 +93,11 @@ func TestProbeContract(t *testing.T) {
 					t.Errorf("%s = %s, want {error,badarg}", c, got)
 				}
 			}
+			for _, c := range pastDeadline {
+				if got := call(c); got != "{error,deadline}" {
+					t.Errorf("%s = %s, want {error,deadline}", c, got)
+				}
+			}
 			// Idle processes do no work: the probe's own read of their
 			// memory (a signal that costs each one reduction) must not rank
 			// them by reductions. N is above the node's process count, so
@@ -85,19 +105,46 @@ func TestProbeContract(t *testing.T) {
 			// call settles the node.
 			idle := node.Eval(t, fmt.Sprintf(`Ps = [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 100)],
 				timer:sleep(100),
-				{ok, _} = %[1]s:top_processes(1000, 20, 0, 1),
-				{ok, #{reductions := R}} = %[1]s:top_processes(1000, 20, 0, 1),
+				D = erlang:monotonic_time(millisecond) + 20000,
+				{ok, _} = %[1]s:top_processes(1000, 20, 0, 1, D),
+				{ok, #{reductions := R}} = %[1]s:top_processes(1000, 20, 0, 1, D),
 				Idle = [list_to_binary(pid_to_list(P)) || P <- Ps],
 				[P ! stop || P <- Ps],
-				[Pid || {Pid, _} <- R, lists:member(Pid, Idle)]`, ProbeModule))
+				[Pid || {Pid, _, _} <- R, lists:member(Pid, Idle)]`, ProbeModule))
 			if idle != "[]" {
 				t.Errorf("idle processes ranked by reductions: %s", idle)
 			}
+			// One scan at a time: two callers at once, each scan holding
+			// its processes for a 300 ms window, take twice that.
+			serial := node.Eval(t, fmt.Sprintf(`D = erlang:monotonic_time(millisecond) + 20000, Self = self(),
+				T0 = erlang:monotonic_time(millisecond),
+				[spawn(fun() -> Self ! {scanned, %[1]s:top_processes(10, 300, 0, 1, D)} end) || _ <- [1, 2]],
+				[receive {scanned, {ok, _}} -> ok end || _ <- [1, 2]],
+				erlang:monotonic_time(millisecond) - T0 >= 600`, ProbeModule))
+			if serial != "true" {
+				t.Error("two top_processes scans ran at once")
+			}
+			// A scan still running at its deadline answers then: this one
+			// would wait a minute between its passes.
+			if got := node.Eval(t, fmt.Sprintf(`T0 = erlang:monotonic_time(millisecond),
+				R = %s:top_processes(10, 60000, 0, 1, T0 + 200),
+				{R, erlang:monotonic_time(millisecond) - T0 < 2000}`, ProbeModule)); got != "{{error,deadline},true}" {
+				t.Errorf("a scan past its deadline: %s, want {{error,deadline},true}", got)
+			}
+			// A session that dies before it is ready is an error, not a pid:
+			// here a stand-in keeper kills the session that joins it.
+			if got := node.Eval(t, fmt.Sprintf(`Free = fun F() -> case whereis(%[1]s_msacc) of
+					undefined -> ok; _ -> timer:sleep(10), F() end end,
+				Free(),
+				register(%[1]s_msacc, spawn(fun() -> receive {join, P, _, _} -> exit(P, kill) end end)),
+				%[1]s:session(self(), #{msacc => true}, erlang:monotonic_time(millisecond) + 5000)`, ProbeModule)); got != "{error,session_died}" {
+				t.Errorf("a session killed before it was ready: %s, want {error,session_died}", got)
+			}
 			// Sanity: the harness tells the two apart, and a missing
 			// function is not mistaken for a refusal.
-			if got, err := node.TryEval(ProbeModule+":ets_tables(1, 2).", erltest.EvalTimeout); err == nil ||
+			if got, err := node.TryEval(ProbeModule+":ets_tables(1, 2, 3).", erltest.EvalTimeout); err == nil ||
 				!strings.Contains(err.Error(), "undef") {
-				t.Errorf("ets_tables/2 = %s, %v; want an undef exception", got, err)
+				t.Errorf("ets_tables/3 = %s, %v; want an undef exception", got, err)
 			}
 		})
 	}

@@ -40,9 +40,12 @@ hold(Data) -> receive stop -> Data end.
 %%% ------------------------------------------------------------- baseline
 
 %% The usual in-VM way, as recon:proc_count/2 does it: for each attribute
-%% its own pass of processes/0 and process_info/2 per process, a full sort
-%% and the first N. recon asks for the attribute and three naming items in
-%% the same call (recon style); minimal asks for the attribute alone.
+%% its own pass, which reads every process but the caller into a list of
+%% {Pid, Value, Info} (processes/0, process_info/2 per process), then keeps
+%% the first N of that list in a heap bounded to N entries, as
+%% recon_lib:sublist_top_n_attrs/2 does. recon asks for the attribute and
+%% three naming items in the same call (recon style); minimal asks for the
+%% attribute alone, and is otherwise the same.
 baseline(Style, N) ->
     [top(Style, Attr, N) || Attr <- [memory, message_queue_len, reductions]].
 
@@ -51,9 +54,31 @@ top(Style, Attr, N) ->
                 recon -> [Attr, registered_name, current_function, initial_call];
                 minimal -> [Attr]
             end,
-    Rows = [{P, V, Rest} || P <- erlang:processes(),
+    Rows = [{P, V, Rest} || P <- erlang:processes() -- [self()],
                             [{_, V} | Rest] <- [erlang:process_info(P, Items)]],
-    lists:sublist(lists:sort(fun({_, A, _}, {_, B, _}) -> A >= B end, Rows), N).
+    first_n(Rows, N).
+
+%% The N rows of largest value, largest first, through a skew heap ordered
+%% by {Value, Pid} whose root is the smallest row kept.
+first_n(_, 0) -> [];
+first_n(Rows, N) -> first_n(Rows, N, 0, empty).
+
+first_n([], _, _, Heap) -> drain(Heap, []);
+first_n([{P, V, _} = Row | Rows], N, Size, Heap) when Size < N ->
+    first_n(Rows, N, Size + 1, merge({{V, P}, Row, empty, empty}, Heap));
+first_n([{P, V, _} = Row | Rows], N, N, {Min, _, L, R} = Heap) ->
+    case {V, P} > Min of
+        true -> first_n(Rows, N, N, merge({{V, P}, Row, empty, empty}, merge(L, R)));
+        false -> first_n(Rows, N, N, Heap)
+    end.
+
+merge(empty, H) -> H;
+merge(H, empty) -> H;
+merge({K1, V1, L1, R1}, {K2, _, _, _} = H2) when K1 =< K2 -> {K1, V1, merge(R1, H2), L1};
+merge(H1, H2) -> merge(H2, H1).
+
+drain(empty, Acc) -> Acc;
+drain({_, Row, L, R}, Acc) -> drain(merge(L, R), [Row | Acc]).
 
 %%% --------------------------------------------------------------- meters
 
@@ -66,7 +91,7 @@ top(Style, Attr, N) ->
 %% collection traces, summed over the processes.
 measure(What, N, Slices) ->
     Fun = case What of
-              probe -> fun() -> beam_exporter_probe_v2:top_processes(N, 0, 0, Slices) end;
+              probe -> fun() -> beam_exporter_probe_v3:top_processes(N, 0, 0, Slices, erlang:monotonic_time(millisecond) + 600000) end;
               recon -> fun() -> baseline(recon, N) end;
               minimal -> fun() -> baseline(minimal, N) end
           end,

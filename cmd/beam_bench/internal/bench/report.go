@@ -63,11 +63,12 @@ func (r *Result) Write(w io.Writer) {
 
 	p("## Top-N on the node: the probe's scan against the in-VM baseline")
 	p("")
-	p("In the node, in a fresh process: `probe`, the probe's `top_processes(%d, 0, 0, Slices)` as the `processes` collector "+
+	p("In the node, in a fresh process: `probe`, the probe's `top_processes(%d, 0, 0, Slices, Deadline)` as the `processes` collector "+
 		"calls it (memory read for one slice of the processes: Slices is one per 100,000 processes); `recon`, three passes as "+
-		"`recon:proc_count/2` makes them (processes/0, process_info/2 of the attribute, registered_name, "+
-		"current_function and initial_call, a full sort, the first %d), one each for memory, message_queue_len "+
-		"and reductions; `minimal`, the same passes asking for the attribute alone. Node CPU is "+
+		"`recon:proc_count/2` makes them (processes/0 less the caller, process_info/2 of the attribute, registered_name, "+
+		"current_function and initial_call into a list, then the first %d through a heap bounded to %[2]d entries, as "+
+		"`recon_lib:sublist_top_n_attrs/2`), one each for memory, message_queue_len and reductions; `minimal`, "+
+		"the same passes asking for the attribute alone. Node CPU is "+
 		"statistics(runtime) of the whole node; peak memory is the scanning process's largest heap, old heap, "+
 		"heap fragments and referenced binaries, from its GC trace.", r.Config.TopN, r.Config.TopN)
 	p("")

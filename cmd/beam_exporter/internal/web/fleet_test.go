@@ -319,6 +319,12 @@ func TestFleetRefusedTargetOpensNoSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Run ends by disconnecting every target, which frees their names for
+	// the next test that monitors them.
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { pool.Run(ctx); close(runDone) }()
+	t.Cleanup(func() { cancel(); <-runDone })
 	srv := httptest.NewServer(probeHandler(pool, Timeouts{Default: 5 * time.Second}, log.NewNopLogger()))
 	t.Cleanup(srv.Close)
 

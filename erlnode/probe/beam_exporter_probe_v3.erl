@@ -1,0 +1,609 @@
+%%% The part of beam_exporter that runs inside the observed node.
+%%%
+%%% The exporter loads it with code:load_binary/3 and calls it over RPC. It is
+%%% read-only towards the node, except for the two statistics flags session/3
+%%% switches on and gives back; each call keeps its memory bounded whatever
+%%% the node holds, and arguments outside the contract get {error, badarg}.
+%%%
+%%% Every call takes an absolute Deadline, in this node's
+%%% erlang:monotonic_time(millisecond): the exporter gives up then, so the
+%%% call does too, answering {error, deadline} and leaving nothing behind.
+%%%
+%%% The version in the name keeps it apart from application code and makes a
+%%% changed probe a new module: never change the code behind a released name.
+%%% Load it only if erlang:module_loaded/1 says it is not loaded: loading it
+%%% again purges the older copy, which kills the processes still running that
+%%% copy, sessions and the msacc keeper included.
+-module(beam_exporter_probe_v3).
+-export([session/3, top_processes/5, ets_tables/2, lock_counters/2]).
+
+-define(KEEPER, beam_exporter_probe_v3_msacc).
+-define(SCAN, beam_exporter_probe_v3_scan).
+-define(NAME_MAX, 120).
+%% Both passes of a scan read the clock every ?CHUNK processes.
+-define(CHUNK, 128).
+%% How long a session that lost its keeper waits for a successor.
+-define(REJOIN_MS, 5000).
+
+%%% ------------------------------------------------------------- sessions
+
+%% Starts an unlinked session process that lives until Owner goes (it is
+%% monitored, so a dropped connection ends it with 'DOWN' noconnection) or it
+%% gets the atom `stop'. It enables scheduler_wall_time itself because ERTS
+%% keeps that flag on only while a process that enabled it lives, and an RPC
+%% worker dies right after the call. msacc => true also asks the msacc keeper
+%% for microstate accounting. Both are on by the time this returns {ok, _};
+%% a session that died before it was ready is {error, session_died}.
+-spec session(Owner :: pid(), Opts :: #{msacc => boolean()}, Deadline :: integer()) ->
+          {ok, Session :: pid()} | {error, badarg | session_died | deadline}.
+session(Owner, Opts, Deadline) when is_pid(Owner), is_map(Opts), is_integer(Deadline) ->
+    case Opts of
+        #{msacc := Msacc} when is_boolean(Msacc), map_size(Opts) =:= 1 ->
+            start_session(Owner, Msacc, Deadline);
+        #{} when map_size(Opts) =:= 0 -> start_session(Owner, false, Deadline);
+        #{} -> {error, badarg}
+    end;
+session(_, _, _) -> {error, badarg}.
+
+start_session(Owner, Msacc, Deadline) ->
+    Caller = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> session_init(Owner, Msacc, Caller, Deadline) end),
+    receive
+        {Pid, ready} -> demonitor(Ref, [flush]), {ok, Pid};
+        {'DOWN', Ref, process, Pid, deadline} -> {error, deadline};
+        {'DOWN', Ref, process, Pid, _} -> {error, session_died}
+    after remaining(Deadline) ->
+        stop_process(Pid, Ref),
+        {error, deadline}
+    end.
+
+%% A session killed outright does no cleanup: ERTS drops its
+%% scheduler_wall_time reference and the keeper sees it go.
+session_init(Owner, Msacc, Caller, Deadline) ->
+    Ref = monitor(process, Owner),
+    erlang:system_flag(scheduler_wall_time, true),
+    Keeper = case Msacc of
+                 true -> msacc_join(false, Deadline);
+                 false -> none
+             end,
+    Caller ! {self(), ready},
+    session_wait(Ref, Keeper).
+
+%% Keeper is none, or {Pid, MonitorRef, Ours}: Ours is whether an exporter's
+%% keeper switched microstate accounting on. Every msacc session holds that
+%% record, so that if the keeper is killed the sessions hand it to the
+%% successor they start, which then gives msacc back after the last of them.
+session_wait(Ref, none) ->
+    receive
+        {'DOWN', Ref, process, _, _} -> ok;
+        stop -> ok;
+        _ -> session_wait(Ref, none)  % keep the mailbox empty
+    end;
+session_wait(Ref, {K, KRef, Ours} = Keeper) ->
+    receive
+        {'DOWN', Ref, process, _, _} -> leave(Keeper);
+        stop -> leave(Keeper);
+        {'DOWN', KRef, process, K, _} -> session_wait(Ref, rejoin(Ours));
+        _ -> session_wait(Ref, Keeper)
+    end.
+
+rejoin(Ours) -> msacc_join(Ours, erlang:monotonic_time(millisecond) + ?REJOIN_MS).
+
+%% A keeper alive sees us go. A keeper that died before we could tell it
+%% (the stop may come before its 'DOWN') gets a successor, which sees us go.
+leave({K, _, Ours}) ->
+    is_process_alive(K) orelse not Ours orelse begin rejoin(Ours), true end,
+    ok.
+
+%% microstate_accounting is a plain switch, not counted per process, so one
+%% registered keeper monitors the sessions that want it, switches it on for
+%% the first and off after the last, but only if an exporter switched it on.
+%% register/2 is atomic: of two sessions racing to start a keeper, the loser
+%% kills its idle candidate and joins the winner.
+msacc_join(Ours, Deadline) ->
+    case whereis(?KEEPER) of
+        undefined ->
+            K = spawn(fun() -> keeper(#{}, undefined) end),
+            try register(?KEEPER, K) catch error:badarg -> exit(K, kill) end,
+            msacc_join(Ours, Deadline);
+        K ->
+            Ref = monitor(process, K),
+            K ! {join, self(), Ref, Ours},
+            receive
+                {Ref, joined, Ours1} -> {K, Ref, Ours1};  % the monitor stays
+                {'DOWN', Ref, process, K, _} -> msacc_join(Ours, Deadline)  % it was leaving
+            after remaining(Deadline) -> exit(deadline)
+            end
+    end.
+
+%% Mine is undefined until the first join, then whether an exporter switched
+%% msacc on: this keeper, or one before it, as a joining session says. The
+%% flag is given back before the keeper exits and frees the name, so a
+%% successor cannot switch it on before we switch it off. A candidate that
+%% never hears from anyone (its starter died before registering it) leaves.
+keeper(Sessions, Mine) ->
+    receive
+        {join, Pid, Ref, _} when is_map_key(Pid, Sessions) ->
+            Pid ! {Ref, joined, Mine},
+            keeper(Sessions, Mine);
+        {join, Pid, Ref, Ours} when is_boolean(Ours) ->
+            WasOn = erlang:system_flag(microstate_accounting, true),
+            Mine1 = Mine =:= true orelse Ours orelse not WasOn,
+            monitor(process, Pid),
+            Pid ! {Ref, joined, Mine1},
+            keeper(Sessions#{Pid => true}, Mine1);
+        {'DOWN', _, process, Pid, _} ->
+            case maps:remove(Pid, Sessions) of
+                Left when map_size(Left) > 0 -> keeper(Left, Mine);
+                _ -> Mine =:= true andalso erlang:system_flag(microstate_accounting, false)
+            end;
+        _ -> keeper(Sessions, Mine)
+    after case Mine of undefined -> 10000; _ -> infinity end -> ok
+    end.
+
+%%% -------------------------------------------------------- top processes
+
+%% Ranks the processes by memory (bytes), message queue length and
+%% reductions per second, in two passes over one process list.
+%%
+%% At most one scan runs on the node at a time, whoever asks: the scan runs
+%% in a process of its own that holds the registered name ?SCAN while it
+%% scans, and a second scan waits for the first to end (or for its own
+%% deadline). At the deadline the caller kills the scan and answers
+%% {error, deadline}, so the memory it held is freed at once; the scan
+%% also stops by itself at its next clock read past the deadline.
+%%
+%% Reading memory costs a signal round trip per process (the target must be
+%% scheduled to answer), about ten times a read of reductions or
+%% message_queue_len, which ERTS serves without one. So memory is read only
+%% for the processes of one slice of the table (erlang:phash2(Pid, Slices)
+%% =:= Slice): with Slices > 1 the caller ranks memory over Slices calls.
+%%
+%% The first pass ranks memory (in the slice) and mailboxes (all), and keeps
+%% each process's reductions as one 64-bit integer in a binary parallel to
+%% the list; the second pass reads reductions again, at least WindowMs after
+%% the first pass ended. A process's rate is its own delta over its own
+%% window, the time between its two reads: both passes read the clock every
+%% ?CHUNK processes, and a read's time is interpolated by its place in its
+%% chunk. Each estimate lies within its chunk, so a window is off by at most
+%% the two chunks' durations (error_us, the largest for a ranked process).
+%% Beyond the bounded top-N sets, the memory that grows with the node is the
+%% process list (as processes/0 makes it), 8 bytes per process and 16 per
+%% chunk, held by the scan only.
+%%
+%% Each Top is sorted by its value, descending, holds at most N entries and
+%% no zeros, and names its processes by pid (pid_to_list/1, as this node's
+%% shell reads it back with list_to_pid/1); reductions entries also carry
+%% the process's window. Processes born during the call are not ranked.
+%% details holds, for each winner still alive at the end of the call, what
+%% an operator needs to find it: its bounded name (name/2), its proc_lib
+%% label in full, what it runs and its figures at that moment, at one
+%% process_info each. window_us is the mean window; processes is how many
+%% the first pass read. The scan itself is left out.
+-spec top_processes(N :: 1..1000, WindowMs :: 0..60000, Slice :: 0..63, Slices :: 1..64,
+                    Deadline :: integer()) ->
+          {ok, #{memory := Top, message_queue_len := Top,
+                 reductions := [{Pid :: binary(), PerSecond :: pos_integer(), WindowUs :: pos_integer()}],
+                 details := [Details], window_us := non_neg_integer(),
+                 error_us := non_neg_integer(), processes := non_neg_integer()}}
+        | {error, badarg | deadline | scan_failed}
+      when Top :: [{Pid :: binary(), Value :: pos_integer()}],
+           Details :: #{pid := binary(), name := binary(), label := binary(),
+                        registered_name := binary(), current_function := binary(),
+                        initial_call := binary(), memory := non_neg_integer(),
+                        message_queue_len := non_neg_integer(), reductions := non_neg_integer()}.
+top_processes(N, WindowMs, Slice, Slices, Deadline)
+  when is_integer(N), N >= 1, N =< 1000, is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000,
+       is_integer(Slices), Slices >= 1, Slices =< 64, is_integer(Slice), Slice >= 0, Slice < Slices,
+       is_integer(Deadline) ->
+    Caller = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> scan(Caller, N, WindowMs, Slice, Slices, Deadline) end),
+    receive
+        {Pid, Reply} -> demonitor(Ref, [flush]), Reply;
+        {'DOWN', Ref, process, Pid, deadline} -> {error, deadline};
+        {'DOWN', Ref, process, Pid, _} -> {error, scan_failed}
+    after remaining(Deadline) ->
+        stop_process(Pid, Ref),
+        {error, deadline}
+    end;
+top_processes(_, _, _, _, _) -> {error, badarg}.
+
+%% The scan's constants, passed as one tuple.
+-record(scan, {me, slice, slices, deadline, base, caller}).
+
+scan(Caller, N, WindowMs, Slice, Slices, DeadlineMs) ->
+    CRef = monitor(process, Caller),
+    scan_lock(CRef, DeadlineMs),
+    Deadline = erlang:convert_time_unit(DeadlineMs, millisecond, native),
+    Ps = erlang:processes(),
+    None = {N, 0, gb_sets:empty()},
+    T0 = erlang:monotonic_time(),
+    S = #scan{me = self(), slice = Slice, slices = Slices, deadline = Deadline, base = T0, caller = CRef},
+    {Count, Total, Before, Stamps, Mem, Mql} = first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, S),
+    T1 = T0 + stamp(Stamps, byte_size(Stamps) div 8 - 1),
+    pause(T1 + erlang:convert_time_unit(WindowMs, millisecond, native), S),
+    T2 = erlang:monotonic_time(),
+    {Red, T3} = second_pass(Ps, 0, ?CHUNK, T2 - T0, [], Before, None, {Stamps, Total}, S),
+    [M, Q, R] = [top_list(T) || T <- [Mem, Mql, Red]],
+    check(S),
+    Ctx = name_context(),
+    Winners = lists:usort([P || L <- [M, Q], {_, P} <- L] ++ [P || {_, {P, _, _}} <- R]),
+    Details = lists:append([details(P, Ctx) || P <- Winners]),
+    Us = fun(T) -> erlang:convert_time_unit(T, native, microsecond) end,
+    Pids = fun(L) -> [{pid_binary(P), V} || {V, P} <- L] end,
+    Caller ! {self(), {ok, #{memory => Pids(M), message_queue_len => Pids(Q),
+                             reductions => [{pid_binary(P), V, max(1, Us(W))} || {V, {P, W, _}} <- R],
+                             details => Details,
+                             window_us => max(0, Us((T2 + T3 - T0 - T1) div 2)),
+                             error_us => Us(lists:max([0 | [E || {_, {_, _, E}} <- R]])),
+                             processes => Count}}}.
+
+%% Takes the node's one scan slot, waiting for the scan that holds it.
+scan_lock(CRef, Deadline) ->
+    try register(?SCAN, self()) of
+        true -> ok
+    catch error:badarg ->
+        case whereis(?SCAN) of
+            undefined -> scan_lock(CRef, Deadline);
+            Holder ->
+                HRef = monitor(process, Holder),
+                receive
+                    {'DOWN', HRef, process, _, _} -> scan_lock(CRef, Deadline);
+                    {'DOWN', CRef, process, _, _} -> exit(normal)
+                after remaining(Deadline) -> exit(deadline)
+                end
+        end
+    end.
+
+%% Gives up past the deadline, or when nobody waits for the answer.
+check(#scan{deadline = Deadline, caller = CRef}) ->
+    erlang:monotonic_time() >= Deadline andalso exit(deadline),
+    receive {'DOWN', CRef, process, _, _} -> exit(normal) after 0 -> ok end.
+
+%% Waits until At (native), within the deadline.
+pause(At, #scan{deadline = Deadline, caller = CRef} = S) ->
+    Ms = erlang:convert_time_unit(min(At, Deadline) - erlang:monotonic_time(), native, millisecond),
+    receive {'DOWN', CRef, process, _, _} -> exit(normal) after max(0, Ms) -> ok end,
+    check(S).
+
+%% Chunk I's start time, relative to the scan's start.
+stamp(Stamps, I) -> binary:decode_unsigned(binary_part(Stamps, I * 8, 8)).
+
+%% One call per process keeps it to at most one signal. Handling that
+%% signal costs the process one reduction (on OTP 25, 27 and 29 alike) after
+%% it has read its count for us, so its count before the window is R + 1:
+%% otherwise every idle process of the slice would rank at one reduction.
+%% Every process, the scan and the exited included, gets its 8 bytes, so
+%% that the second pass finds them by position; appending to a binary held
+%% only here is done in place. Stamps holds each chunk's start and, last,
+%% the pass's end, relative to the scan's start.
+first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, S) ->
+    {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql};
+first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, S) ->
+    check(S),
+    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, S);
+first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql,
+           #scan{me = Me, slice = Slice, slices = Slices} = S) when P =/= Me ->
+    case erlang:phash2(P, Slices) of
+        Slice ->
+            case erlang:process_info(P, [memory, message_queue_len, reductions]) of
+                [{memory, M}, {message_queue_len, Q}, {reductions, R}] ->
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R + 1):64>>, Stamps,
+                               top_add(M, P, Mem), top_add(Q, P, Mql), S);
+                undefined ->
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, S)
+            end;
+        _ ->
+            case erlang:process_info(P, [message_queue_len, reductions]) of
+                [{message_queue_len, Q}, {reductions, R}] ->
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, R:64>>, Stamps,
+                               Mem, top_add(Q, P, Mql), S);
+                undefined ->
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, S)
+            end
+    end;
+first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, S) ->
+    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, S).
+
+clock(#scan{base = Base}) -> erlang:monotonic_time() - Base.
+
+%% A process that exited before the first pass stays exited: pids are not
+%% reused that soon. The integers are read with BIFs rather than a binary
+%% match, whose instructions as OTP 25 compiles them OTP 29 cannot load.
+%% Busy holds the chunk's processes that did work, {Index, Pid, Delta}: their
+%% windows are known once the chunk's end time is.
+second_pass([], At, _, Start, Busy, _, Red, First, S) ->
+    End = clock(S),
+    {rank_chunk(Busy, At, Start, End, First, Red), End + S#scan.base};
+second_pass(Ps, At, 0, Start, Busy, Before, Red, First, S) ->
+    End = clock(S),
+    Red1 = rank_chunk(Busy, At, Start, End, First, Red),
+    check(S),
+    second_pass(Ps, At, ?CHUNK, End, [], Before, Red1, First, S);
+second_pass([P | Ps], At, Left, Start, Busy, Before, Red, First, #scan{me = Me} = S) when P =/= Me ->
+    case erlang:process_info(P, reductions) of
+        {reductions, R} ->
+            case R - binary:decode_unsigned(binary_part(Before, At * 8, 8)) of
+                D when D > 0 -> second_pass(Ps, At + 1, Left - 1, Start, [{At, P, D} | Busy], Before, Red, First, S);
+                _ -> second_pass(Ps, At + 1, Left - 1, Start, Busy, Before, Red, First, S)
+            end;
+        undefined -> second_pass(Ps, At + 1, Left - 1, Start, Busy, Before, Red, First, S)
+    end;
+second_pass([_Me | Ps], At, Left, Start, Busy, Before, Red, First, S) ->
+    second_pass(Ps, At + 1, Left - 1, Start, Busy, Before, Red, First, S).
+
+%% Both passes cut the one list into the same chunks, so process I is at
+%% the same place in chunk I div ?CHUNK of each; its read is placed at the
+%% middle of its share of the chunk. Ranked by reductions per second, each
+%% entry keeps its window and the bound on that window's error (native).
+rank_chunk([], _, _, _, _, Red) -> Red;
+rank_chunk(Busy, Next, Start2, End2, {Stamps, Total}, Red) ->
+    C = (Next - 1) div ?CHUNK,
+    Len = min(?CHUNK, Total - C * ?CHUNK),
+    Start1 = stamp(Stamps, C),
+    End1 = stamp(Stamps, C + 1),
+    PerSecond = erlang:convert_time_unit(1, second, native),
+    lists:foldl(fun({I, P, D}, Acc) ->
+                        Place = 2 * (I - C * ?CHUNK) + 1,
+                        Read1 = Start1 + (End1 - Start1) * Place div (2 * Len),
+                        Read2 = Start2 + (End2 - Start2) * Place div (2 * Len),
+                        W = max(1, Read2 - Read1),
+                        top_add(D * PerSecond div W, {P, W, (End1 - Start1) + (End2 - Start2)}, Acc)
+                end, Red, Busy).
+
+%% [] for a process that exited since it was ranked.
+details(P, Ctx) ->
+    Items = [registered_name, current_function, initial_call, memory, message_queue_len, reductions],
+    case erlang:process_info(P, Items) of
+        [{registered_name, Reg}, {current_function, Fun}, {initial_call, Init0},
+         {memory, Mem}, {message_queue_len, Mql}, {reductions, Red}] ->
+            Init = initial_call(P, Init0, Ctx),
+            Label = proc_label(P, Ctx),
+            [#{pid => pid_binary(P),
+               name => name(P, Reg, Init, Label),
+               label => case Label of undefined -> <<>>; _ -> cap(text(Label)) end,
+               registered_name => case Reg of [] -> <<>>; _ -> cap(atom_text(Reg)) end,
+               current_function => cap(mfa(Fun)),
+               initial_call => cap(Init),
+               memory => Mem, message_queue_len => Mql, reductions => Red}];
+        undefined -> []
+    end.
+
+pid_binary(P) -> list_to_binary(pid_to_list(P)).
+
+top_list({_, _, Set}) -> lists:reverse(gb_sets:to_list(Set)).
+
+%% A bounded top-N is {Room, Floor, Set of {Value, Pid}}. A value not above
+%% Floor is turned away by one comparison, without allocating: the common
+%% case by far. Floor is 0 while there is room, then the smallest kept value.
+top_add(V, _, {_, Floor, _} = Top) when V =< Floor -> Top;
+top_add(V, P, {0, _, Set}) ->
+    {_, Rest} = gb_sets:take_smallest(Set),
+    top(0, gb_sets:insert({V, P}, Rest));
+top_add(V, P, {Room, _, Set}) -> top(Room - 1, gb_sets:insert({V, P}, Set)).
+
+top(0, Set) -> {0, element(1, gb_sets:smallest(Set)), Set};
+top(Room, Set) -> {Room, 0, Set}.
+
+%%% ------------------------------------------------------------------ ets
+
+%% The N largest tables by memory, descending. A named table is labelled by
+%% its name, an unnamed one by its owner (name/2); tables that share a label
+%% are summed first, so labels are unique and the many unnamed tables of one
+%% process make one entry. Tables that vanish mid-scan are skipped.
+-spec ets_tables(N :: 1..1000, Deadline :: integer()) ->
+          {ok, [{Name :: binary(), MemoryBytes :: non_neg_integer(),
+                 Objects :: non_neg_integer()}]}
+        | {error, badarg | deadline}.
+ets_tables(N, Deadline) when is_integer(N), N >= 1, N =< 1000, is_integer(Deadline) ->
+    Word = erlang:system_info(wordsize),
+    Ctx = name_context(),
+    try tables(ets:all(), Word, Ctx, Deadline, 0, {#{}, #{}}) of
+        Sums ->
+            Rows = lists:reverse(lists:keysort(2, [{L, M, O} || {L, {M, O}} <- maps:to_list(Sums)])),
+            {ok, lists:sublist(Rows, N)}
+    catch throw:deadline -> {error, deadline}
+    end;
+ets_tables(_, _) -> {error, badarg}.
+
+%% The clock is read every ?CHUNK tables.
+tables([], _, _, _, _, {Sums, _}) -> Sums;
+tables(Ts, Word, Ctx, Deadline, 0, Acc) ->
+    remaining(Deadline) > 0 orelse throw(deadline),
+    tables(Ts, Word, Ctx, Deadline, ?CHUNK, Acc);
+tables([T | Ts], Word, Ctx, Deadline, Left, Acc) ->
+    tables(Ts, Word, Ctx, Deadline, Left - 1, table(T, Word, Ctx, Acc)).
+
+%% Owners caches owner names: a process may own thousands of tables.
+table(T, Word, Ctx, {Sums, Owners} = Acc) ->
+    case table_label(T, Ctx, Owners) of
+        {Label, Owners1} ->
+            case {ets:info(T, memory), ets:info(T, size)} of
+                {M, O} when is_integer(M), is_integer(O) ->
+                    {M0, O0} = maps:get(Label, Sums, {0, 0}),
+                    {Sums#{Label => {M0 + M * Word, O0 + O}}, Owners1};
+                _ -> Acc
+            end;
+        gone -> Acc
+    end.
+
+%% ets:all/0 lists named tables by name and unnamed ones by reference.
+table_label(T, _, Owners) when is_atom(T) -> {cap(atom_text(T)), Owners};
+table_label(T, Ctx, Owners) ->
+    case ets:info(T, owner) of
+        undefined -> gone;
+        Pid when is_map_key(Pid, Owners) -> {map_get(Pid, Owners), Owners};
+        Pid -> Name = name(Pid, Ctx), {Name, Owners#{Pid => Name}}
+    end.
+
+%%% ---------------------------------------------------------------- locks
+
+%% Lock counters summed per lock class over all instances and locations,
+%% the N classes with most collisions first. Only emulators built with lock
+%% counting keep them; elsewhere {ok, unavailable}. erts_debug:lcnt_collect/0
+%% is internal, so a shape we do not know is reported rather than guessed.
+%% The deadline is checked once, before the collection, which is one call.
+-spec lock_counters(N :: 1..1000, Deadline :: integer()) ->
+          {ok, unavailable}
+        | {ok, [{Class :: binary(), Acquisitions :: non_neg_integer(),
+                 Collisions :: non_neg_integer()}]}
+        | {error, badarg | deadline | unexpected_lcnt_format}.
+lock_counters(N, Deadline) when is_integer(N), N >= 1, N =< 1000, is_integer(Deadline) ->
+    case {remaining(Deadline), erlang:system_info(lock_counting)} of
+        {0, _} -> {error, deadline};
+        {_, true} ->
+            try lcnt_classes(erts_debug:lcnt_collect()) of
+                Sums ->
+                    Rows = [{C, T, K} || {C, {T, K}} <- maps:to_list(Sums)],
+                    Desc = fun({_, T1, K1}, {_, T2, K2}) -> {K1, T1} >= {K2, T2} end,
+                    {ok, lists:sublist(lists:sort(Desc, Rows), N)}
+            catch _:_ -> {error, unexpected_lcnt_format}
+            end;
+        _ -> {ok, unavailable}
+    end;
+lock_counters(_, _) -> {error, badarg}.
+
+%% As read by lcnt.erl: [{duration, _}, {locks, [{Name, Id, Type, Stats}]}],
+%% a stat being {{File, Line}, {Tries, Colls, Timing}} with a histogram
+%% appended since OTP 20. Sums are {Tries, Colls} per class.
+lcnt_classes(Data) ->
+    {locks, Locks} = lists:keyfind(locks, 1, Data),
+    lists:foldl(fun({Name, _, _, Stats}, Acc) when is_list(Stats) ->
+                        Class = cap(text(Name)),
+                        Sum = maps:get(Class, Acc, {0, 0}),
+                        Acc#{Class => lists:foldl(fun lcnt_stat/2, Sum, Stats)}
+                end, #{}, Locks).
+
+lcnt_stat({_Where, Counts}, Sum) -> lcnt_add(Counts, Sum);
+lcnt_stat({_Where, Counts, _Histogram}, Sum) -> lcnt_add(Counts, Sum).
+
+lcnt_add({Tries, Colls, _}, {T, K}) when is_integer(Tries), Tries >= 0,
+                                         is_integer(Colls), Colls >= 0 ->
+    {T + Tries, K + Colls}.
+
+%%% ------------------------------------------------------------- deadlines
+
+%% Milliseconds left until Deadline, never negative.
+remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
+
+%% Kills Pid and waits until it is gone, so that its memory is freed by the
+%% time we answer.
+stop_process(Pid, Ref) ->
+    exit(Pid, kill),
+    receive {'DOWN', Ref, process, Pid, _} -> ok end.
+
+%%% ---------------------------------------------------------------- names
+
+%% What this node offers, checked once per call rather than per process:
+%% proc_lib labels (OTP 27) and reading one dictionary key (OTP 26.2).
+name_context() ->
+    _ = code:ensure_loaded(proc_lib),
+    OneKey = try erlang:process_info(self(), {dictionary, '$initial_call'}) of
+                 _ -> true
+             catch error:badarg -> false
+             end,
+    {erlang:function_exported(proc_lib, get_label, 1), OneKey}.
+
+%% A process's name as at most ?NAME_MAX bytes of UTF-8, bounded over time:
+%% its registered name, else the leading element of its proc_lib label
+%% (label_name/1), else its initial call (initial_call/3). <<"exited">> if
+%% it went before we could tell.
+name(P, Ctx) ->
+    case erlang:process_info(P, registered_name) of
+        {registered_name, Reg} -> name(P, Reg, <<>>, undefined);
+        [] ->
+            case erlang:process_info(P, initial_call) of
+                {initial_call, Init} -> name(P, [], initial_call(P, Init, Ctx), proc_label(P, Ctx));
+                undefined -> <<"exited">>
+            end;
+        undefined -> <<"exited">>
+    end.
+
+name(_, Reg, _, _) when is_atom(Reg) -> cap(atom_text(Reg));
+name(_, [], Init, undefined) -> cap(Init);
+name(_, [], _, Label) -> cap(label_name(Label)).
+
+proc_label(P, {true, _}) -> proc_lib:get_label(P);
+proc_label(_, _) -> undefined.
+
+%% A label names a kind of process, and its further elements often tell the
+%% processes of that kind apart ({worker, N}, OTP's own example): of a tuple,
+%% or a list that is not text, only the first element counts, recursively.
+label_name(T) when is_tuple(T), tuple_size(T) > 0 -> label_name(element(1, T));
+label_name([H | _] = L) ->
+    case io_lib:printable_unicode_list(L) of
+        true -> text(L);
+        false -> label_name(H)
+    end;
+label_name(T) -> text(T).
+
+%% For processes started by proc_lib, the initial call it records as
+%% '$initial_call' rather than proc_lib:init_p itself. Both name code, so
+%% they are bounded by the code the node loads.
+initial_call(P, {proc_lib, init_p, _} = MFA, Ctx) ->
+    case recorded_initial_call(P, Ctx) of
+        undefined -> mfa(MFA);
+        Recorded -> mfa(Recorded)
+    end;
+initial_call(_, MFA, _) -> mfa(MFA).
+
+%% Before OTP 26.2 this copies the whole dictionary, but only for the few
+%% processes that made a top list, and only if proc_lib started them.
+recorded_initial_call(P, {_, true}) ->
+    case erlang:process_info(P, {dictionary, '$initial_call'}) of
+        {_, Value} -> Value;
+        undefined -> undefined
+    end;
+recorded_initial_call(P, {_, false}) ->
+    case erlang:process_info(P, dictionary) of
+        {dictionary, Dict} -> proplists:get_value('$initial_call', Dict);
+        undefined -> undefined
+    end.
+
+%% A function as its own language writes it: gen_server:loop/7 for an
+%% Erlang module, Lab.Hog.init/1 for an Elixir one.
+mfa({M, F, A}) when is_atom(M), is_atom(F), is_integer(A) ->
+    Sep = case is_elixir(M) of true -> <<".">>; false -> <<":">> end,
+    <<(atom_text(M))/binary, Sep/binary, (atom_to_binary(F, utf8))/binary, "/", (integer_to_binary(A))/binary>>;
+mfa(Other) -> text(Other).
+
+%% Elixir's module Lab.Hog is the atom 'Elixir.Lab.Hog'; Elixir users
+%% know it without the prefix.
+atom_text(A) ->
+    B = atom_to_binary(A, utf8),
+    case is_elixir(A) of
+        true -> binary_part(B, 7, byte_size(B) - 7);
+        false -> B
+    end.
+
+is_elixir(A) ->
+    B = atom_to_binary(A, utf8),
+    byte_size(B) > 7 andalso binary_part(B, 0, 7) =:= <<"Elixir.">>.
+
+%% Any term as UTF-8; chars_limit keeps formatting a huge term cheap.
+text(A) when is_atom(A) -> atom_text(A);
+text(B) when is_binary(B) ->
+    case unicode:characters_to_binary(B) of
+        Utf8 when is_binary(Utf8) -> Utf8;
+        _ -> format(B)
+    end;
+text(L) when is_list(L) ->
+    case io_lib:printable_unicode_list(L) of
+        true -> unicode:characters_to_binary(L);
+        false -> format(L)
+    end;
+text(T) -> format(T).
+
+format(T) ->
+    unicode:characters_to_binary(io_lib:format("~0tp", [T], [{chars_limit, ?NAME_MAX}])).
+
+%% Cut on a character boundary: back off while the first byte dropped is a
+%% UTF-8 continuation byte (2#10xxxxxx).
+cap(B) when byte_size(B) =< ?NAME_MAX -> B;
+cap(B) -> cap(B, ?NAME_MAX).
+
+cap(B, K) ->
+    case binary:at(B, K) band 2#11000000 of
+        2#10000000 -> cap(B, K - 1);
+        _ -> binary_part(B, 0, K)
+    end.
