@@ -47,15 +47,22 @@ func (allocatorsCollector) Update(ctx context.Context, node Node, ch chan<- prom
 	if err != nil {
 		return fmt.Errorf("system_info(alloc_util_allocators): %w", err)
 	}
+	// One call for all of them: the node gathers every allocator's figures
+	// in one request to its schedulers, and the scrape makes one round trip.
+	list := make(etf.List, len(names))
+	for i, name := range names {
+		list[i] = etf.Atom(name)
+	}
+	reply, err = node.Call(ctx, "erlang", "system_info", etf.Tuple{etf.Atom("allocator_sizes"), list})
+	if err != nil {
+		return fmt.Errorf("reading system_info({allocator_sizes, Allocators}): %w", err)
+	}
+	all, err := parseAllAllocatorSizes(reply, names)
+	if err != nil {
+		return fmt.Errorf("system_info({allocator_sizes, Allocators}): %w", err)
+	}
 	for _, name := range names {
-		reply, err := node.Call(ctx, "erlang", "system_info", etf.Tuple{etf.Atom("allocator_sizes"), etf.Atom(name)})
-		if err != nil {
-			return fmt.Errorf("reading system_info({allocator_sizes, %s}): %w", name, err)
-		}
-		sizes, enabled, err := parseAllocatorSizes(reply)
-		if err != nil {
-			return fmt.Errorf("system_info({allocator_sizes, %s}): %w", name, err)
-		}
+		sizes, enabled := all[name]
 		if !enabled {
 			continue // switched off on this node (+M<S>e false)
 		}
@@ -96,7 +103,47 @@ func parseAllocatorNames(reply etf.Term) ([]string, error) {
 	return names, nil
 }
 
-// parseAllocatorSizes decodes system_info({allocator_sizes, A}): false for
+// parseAllAllocatorSizes decodes system_info({allocator_sizes, Names}):
+// one {Name, Sizes} per name asked for, in any order, each once. An
+// allocator switched off is left out of the map.
+func parseAllAllocatorSizes(reply etf.Term, names []string) (map[string]allocatorSizes, error) {
+	l, err := erlnode.List(reply)
+	if err != nil {
+		return nil, err
+	}
+	if len(l) != len(names) {
+		return nil, fmt.Errorf("%d allocators in the reply, %d asked for", len(l), len(names))
+	}
+	asked := make(map[string]bool, len(names))
+	for _, n := range names {
+		asked[n] = true
+	}
+	out := make(map[string]allocatorSizes, len(names))
+	for _, e := range l {
+		pair, err := erlnode.Tuple(e, 2)
+		if err != nil {
+			return nil, err
+		}
+		name, err := erlnode.Atom(pair[0])
+		if err != nil {
+			return nil, err
+		}
+		if !asked[name] {
+			return nil, fmt.Errorf("allocator %q not asked for, or twice", name)
+		}
+		asked[name] = false
+		sizes, enabled, err := parseAllocatorSizes(pair[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if enabled {
+			out[name] = sizes
+		}
+	}
+	return out, nil
+}
+
+// parseAllocatorSizes decodes one allocator's sizes: false for
 // an allocator switched off, else one {instance, N, Props} per instance,
 // where Props holds mbcs, mbcs_pool and sbcs entries of the form
 // [{blocks, [{BlockType, [{size, Current, ...}]}]}, {carriers_size, Current, ...}].

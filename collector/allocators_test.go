@@ -59,18 +59,26 @@ var eheapAllocSizes = etf.List{
 		carrierEntry("sbcs", etf.List{blockType("eheap_alloc", sizeStat(300000, 300000, 300000))}, 303104, 303104, 303104)),
 }
 
-func allocatorReplies(names etf.Term, sizes map[string]etf.Term) map[string]etf.Term {
+// allocatorReplies answers the names call with names, and the sizes call,
+// for the atoms in names, with {Name, Sizes} in the order given by sizes.
+func allocatorReplies(names etf.Term, sizes ...etf.Tuple) map[string]etf.Term {
 	r := map[string]etf.Term{"erlang:system_info(alloc_util_allocators)": names}
-	for name, s := range sizes {
-		r["erlang:system_info([allocator_sizes "+name+"])"] = s
+	if l, ok := names.(etf.List); ok {
+		all := etf.List{}
+		for _, s := range sizes {
+			all = append(all, s)
+		}
+		r[callKey("erlang", "system_info", []etf.Term{etf.Tuple{etf.Atom("allocator_sizes"), l}})] = all
 	}
 	return r
 }
 
+func sizesOf(name string, sizes etf.Term) etf.Tuple { return etf.Tuple{etf.Atom(name), sizes} }
+
 func TestAllocators(t *testing.T) {
 	replies := allocatorReplies(
 		etf.List{etf.Atom("eheap_alloc"), etf.Atom("binary_alloc"), etf.Atom("driver_alloc")},
-		map[string]etf.Term{"binary_alloc": binaryAllocSizes, "eheap_alloc": eheapAllocSizes, "driver_alloc": false})
+		sizesOf("binary_alloc", binaryAllocSizes), sizesOf("eheap_alloc", eheapAllocSizes), sizesOf("driver_alloc", false))
 	expectMetrics(t, allocatorsCollector{}, replies, `
 # HELP beam_allocator_blocks_bytes Bytes of the blocks in use inside those carriers, summed over the allocator's instances, by carrier type. blocks / carriers is the allocator's utilization. erlang:system_info({allocator_sizes, A}). Up to one slow tier old.
 # TYPE beam_allocator_blocks_bytes gauge
@@ -93,24 +101,24 @@ func TestAllocatorsMalformed(t *testing.T) {
 	for i := 0; i <= maxAllocators; i++ {
 		tooMany = append(tooMany, etf.Atom("a"+string(rune('a'+i))+"_alloc"))
 	}
+	sizes := func(s etf.Term) map[string]etf.Term { return allocatorReplies(names, sizesOf("binary_alloc", s)) }
 	for name, r := range map[string]map[string]etf.Term{
-		"names not a list":    allocatorReplies(etf.Atom("undefined"), nil),
-		"too many allocators": allocatorReplies(tooMany, nil),
-		"duplicate allocator": allocatorReplies(etf.List{etf.Atom("binary_alloc"), etf.Atom("binary_alloc")}, map[string]etf.Term{"binary_alloc": binaryAllocSizes}),
-		"name not an atom":    allocatorReplies(etf.List{"binary_alloc"}, nil),
-		"sizes undefined":     allocatorReplies(names, map[string]etf.Term{"binary_alloc": etf.Atom("undefined")}),
-		"instance untagged": allocatorReplies(names, map[string]etf.Term{"binary_alloc": etf.List{
-			etf.Tuple{etf.Atom("inst"), 0, etf.List{}}}}),
-		"missing carriers_size": allocatorReplies(names, map[string]etf.Term{"binary_alloc": etf.List{instance(0,
-			etf.Tuple{etf.Atom("mbcs"), etf.List{etf.Tuple{etf.Atom("blocks"), etf.List{}}}})}}),
-		"missing blocks": allocatorReplies(names, map[string]etf.Term{"binary_alloc": etf.List{instance(0,
-			etf.Tuple{etf.Atom("mbcs"), etf.List{etf.Tuple{etf.Atom("carriers_size"), 1, 1, 1}}})}}),
-		"negative carriers": allocatorReplies(names, map[string]etf.Term{"binary_alloc": etf.List{instance(0,
-			carrierEntry("mbcs", etf.List{}, -1, 0, 0))}}),
-		"block type without size": allocatorReplies(names, map[string]etf.Term{"binary_alloc": etf.List{instance(0,
-			carrierEntry("mbcs", etf.List{blockType("binary_alloc", etf.List{etf.Tuple{etf.Atom("count"), 1}})}, 1, 1, 1))}}),
-		"size not a number": allocatorReplies(names, map[string]etf.Term{"binary_alloc": etf.List{instance(0,
-			carrierEntry("mbcs", etf.List{blockType("binary_alloc", etf.List{etf.Tuple{etf.Atom("size"), "1"}})}, 1, 1, 1))}}),
+		"names not a list":    allocatorReplies(etf.Atom("undefined")),
+		"too many allocators": allocatorReplies(tooMany),
+		"duplicate allocator": allocatorReplies(etf.List{etf.Atom("binary_alloc"), etf.Atom("binary_alloc")},
+			sizesOf("binary_alloc", binaryAllocSizes), sizesOf("binary_alloc", binaryAllocSizes)),
+		"name not an atom":        allocatorReplies(etf.List{"binary_alloc"}),
+		"one missing":             allocatorReplies(etf.List{etf.Atom("binary_alloc"), etf.Atom("eheap_alloc")}, sizesOf("binary_alloc", binaryAllocSizes)),
+		"one not asked for":       allocatorReplies(names, sizesOf("eheap_alloc", eheapAllocSizes)),
+		"answered twice":          allocatorReplies(etf.List{etf.Atom("binary_alloc"), etf.Atom("eheap_alloc")}, sizesOf("binary_alloc", binaryAllocSizes), sizesOf("binary_alloc", binaryAllocSizes)),
+		"not a pair":              allocatorReplies(names, etf.Tuple{etf.Atom("binary_alloc")}),
+		"sizes undefined":         sizes(etf.Atom("undefined")),
+		"instance untagged":       sizes(etf.List{etf.Tuple{etf.Atom("inst"), 0, etf.List{}}}),
+		"missing carriers_size":   sizes(etf.List{instance(0, etf.Tuple{etf.Atom("mbcs"), etf.List{etf.Tuple{etf.Atom("blocks"), etf.List{}}}})}),
+		"missing blocks":          sizes(etf.List{instance(0, etf.Tuple{etf.Atom("mbcs"), etf.List{etf.Tuple{etf.Atom("carriers_size"), 1, 1, 1}}})}),
+		"negative carriers":       sizes(etf.List{instance(0, carrierEntry("mbcs", etf.List{}, -1, 0, 0))}),
+		"block type without size": sizes(etf.List{instance(0, carrierEntry("mbcs", etf.List{blockType("binary_alloc", etf.List{etf.Tuple{etf.Atom("count"), 1}})}, 1, 1, 1))}),
+		"size not a number":       sizes(etf.List{instance(0, carrierEntry("mbcs", etf.List{blockType("binary_alloc", etf.List{etf.Tuple{etf.Atom("size"), "1"}})}, 1, 1, 1))}),
 	} {
 		t.Run(name, func(t *testing.T) { expectError(t, allocatorsCollector{}, r) })
 	}

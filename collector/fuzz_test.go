@@ -307,16 +307,30 @@ func FuzzParseAllocatorSizes(f *testing.F) {
 				}
 			}
 		}
-		s, _, err := parseAllocatorSizes(term)
-		if err != nil {
-			return
+		check := func(s allocatorSizes) {
+			for what, v := range map[string]float64{"mbcs carriers": s.mbcsCarriers, "mbcs blocks": s.mbcsBlocks,
+				"sbcs carriers": s.sbcsCarriers, "sbcs blocks": s.sbcsBlocks} {
+				checkCount(t, what, v)
+			}
 		}
-		for what, v := range map[string]float64{"mbcs carriers": s.mbcsCarriers, "mbcs blocks": s.mbcsBlocks,
-			"sbcs carriers": s.sbcsCarriers, "sbcs blocks": s.sbcsBlocks} {
-			checkCount(t, what, v)
+		if s, _, err := parseAllocatorSizes(term); err == nil {
+			check(s)
+		}
+		// The one call the collector makes, as OTP 25 to 29 answer it.
+		if all, err := parseAllAllocatorSizes(term, otpAllocators); err == nil {
+			for name, s := range all {
+				if !slices.Contains(otpAllocators, name) {
+					t.Fatalf("allocator %q was not asked for", name)
+				}
+				check(s)
+			}
 		}
 	})
 }
+
+// otpAllocators is system_info(alloc_util_allocators) on OTP 25, 27 and 29.
+var otpAllocators = []string{"temp_alloc", "sl_alloc", "std_alloc", "ll_alloc", "eheap_alloc",
+	"ets_alloc", "fix_alloc", "literal_alloc", "binary_alloc", "driver_alloc"}
 
 // FuzzParseProcStatus covers file:read_file("/proc/self/status") as the
 // os_memory collector reads it.

@@ -143,6 +143,8 @@ var seeds = map[string]map[string]string{
 		"captured_names":    `erlang:system_info(alloc_util_allocators)`,
 		"captured_binary":   `erlang:system_info({allocator_sizes, binary_alloc})`,
 		"captured_eheap":    `erlang:system_info({allocator_sizes, eheap_alloc})`,
+		"captured_all":      `erlang:system_info({allocator_sizes, erlang:system_info(alloc_util_allocators)})`,
+		"all_one_off":       `[{A, false} || A <- erlang:system_info(alloc_util_allocators)]`,
 		"switched_off":      `false`,
 		"pool_foreign":      `[{instance, 1, [{mbcs, [{blocks, [{eheap_alloc, [{size, 1, 2, 2}]}]}, {carriers_size, 8, 8, 8}]}, {mbcs_pool, [{blocks, [{binary_alloc, [{size, 4}]}]}, {carriers_size, 16}]}]}]`,
 		"no_carriers_size":  `[{instance, 0, [{mbcs, [{blocks, []}]}]}]`,
