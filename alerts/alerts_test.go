@@ -34,6 +34,7 @@ var requiredAlerts = map[string][]string{
 	"BEAMGCPressure":               {"warning"},
 	"BEAMExporterCollectorFailing": {"warning"},
 	"BEAMDistLinkBlocked":          {"warning"},
+	"BEAMAllocatorFragmentation":   {"warning"},
 }
 
 // optInAlerts are generated only when thresholds.yml enables them; the
@@ -531,20 +532,21 @@ func TestRunbookAnchors(t *testing.T) {
 
 // thresholdKeys maps each alert with a numeric level to its thresholds.yml key.
 var thresholdKeys = map[string]string{
-	"BEAMNodesDown":           "nodes_down",
-	"BEAMSchedulerSaturation": "scheduler_saturation",
-	"BEAMRunQueueBacklog":     "run_queue",
-	"BEAMProcessLimit":        "process_limit",
-	"BEAMPortLimit":           "port_limit",
-	"BEAMAtomLimit":           "atom_limit",
-	"BEAMETSTableLimit":       "ets_table_limit",
-	"BEAMMailboxGrowing":      "mailbox",
-	"BEAMMemoryGrowth":        "memory_growth",
-	"BEAMBinaryMemoryGrowth":  "binary_growth",
-	"BEAMETSMemoryGrowth":     "ets_growth",
-	"BEAMProcessGrowth":       "process_growth",
-	"BEAMGCPressure":          "gc_pressure",
-	"BEAMDistLinkBlocked":     "dist_link_blocked",
+	"BEAMNodesDown":              "nodes_down",
+	"BEAMSchedulerSaturation":    "scheduler_saturation",
+	"BEAMRunQueueBacklog":        "run_queue",
+	"BEAMProcessLimit":           "process_limit",
+	"BEAMPortLimit":              "port_limit",
+	"BEAMAtomLimit":              "atom_limit",
+	"BEAMETSTableLimit":          "ets_table_limit",
+	"BEAMMailboxGrowing":         "mailbox",
+	"BEAMMemoryGrowth":           "memory_growth",
+	"BEAMBinaryMemoryGrowth":     "binary_growth",
+	"BEAMETSMemoryGrowth":        "ets_growth",
+	"BEAMProcessGrowth":          "process_growth",
+	"BEAMGCPressure":             "gc_pressure",
+	"BEAMAllocatorFragmentation": "allocator_fragmentation",
+	"BEAMDistLinkBlocked":        "dist_link_blocked",
 }
 
 // TestThresholdTable checks observability.md's "Thresholds at a glance"

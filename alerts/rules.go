@@ -16,6 +16,9 @@ const RulesFile = "beam_exporter.rules.yml"
 // GroupName is the group of the generated alerting rules.
 const GroupName = "beam_exporter"
 
+// AllocatorGroupName is the group of the allocator utilization records.
+const AllocatorGroupName = "beam_exporter_allocators"
+
 // RecordGroupName is the group of the generated recording rules.
 const RecordGroupName = "beam_exporter_process_rankings"
 
@@ -100,6 +103,7 @@ func Generate(t Thresholds, opts Options) ([]byte, error) {
 	file := RuleFile{Groups: []Group{
 		{Name: GroupName, Rules: rules},
 		{Name: RecordGroupName, Interval: interval.Text, Rules: BuildRecords(t, interval)},
+		{Name: AllocatorGroupName, Rules: BuildAllocatorRecords(t)},
 	}}
 	if err := enc.Encode(file); err != nil {
 		return nil, err
@@ -152,6 +156,23 @@ func BuildRecords(t Thresholds, interval Duration) []Rule {
 		{Record: RecordMemorySum, Expr: `sum without (rank) (` + mem + `)`},
 		{Record: RecordProcessPeak, Expr: fmt.Sprintf(`max without (rank) (max_over_time(%s[%s]))`, mem, interval)},
 		{Record: RecordInstancePeak, Expr: `max without (process) (` + RecordProcessPeak + `)`},
+	}
+}
+
+// Names of the allocator utilization records.
+const (
+	RecordAllocatorUtilization = "instance_allocator_carrier:beam_allocator_utilization:ratio"
+	RecordNodeUtilization      = "instance:beam_allocator_utilization:ratio"
+)
+
+// BuildAllocatorRecords returns the utilization (block bytes over carrier
+// bytes) of each allocator and carrier type, and of all of a node's
+// carriers, weighted by their size. Carriers of size 0 have no utilization.
+func BuildAllocatorRecords(t Thresholds) []Rule {
+	blocks, carriers := t.sel("beam_allocator_blocks_bytes"), t.sel("beam_allocator_carriers_bytes")
+	return []Rule{
+		{Record: RecordAllocatorUtilization, Expr: blocks + ` / (` + carriers + ` > 0)`},
+		{Record: RecordNodeUtilization, Expr: `sum without (allocator, carrier) (` + blocks + `) / (sum without (allocator, carrier) (` + carriers + `) > 0)`},
 	}
 }
 
@@ -377,6 +398,24 @@ sum without (state) (rate(%s[%s]))
 				`to that peer is suspended.`, dl.Window, l.For, sev, num(*l.Above)))
 	})
 
+	// Fragmentation: much of a large allocator's multiblock carriers free.
+	fr := t.AllocatorFragment
+	levels(fr.Levels, func(sev string, l *Level) {
+		add("BEAMAllocatorFragmentation", sev, l,
+			fmt.Sprintf(`
+(
+    1 - %s / %s
+) > %s
+and
+%s > %s`, sel("beam_allocator_blocks_bytes", `carrier="mbcs"`), sel("beam_allocator_carriers_bytes", `carrier="mbcs"`), num(*l.Above),
+				sel("beam_allocator_carriers_bytes", `carrier="mbcs"`), num(fr.MinCarrierBytes)),
+			`{{ $labels.allocator }} on {{ $labels.instance }} keeps {{ $value | humanizePercentage }} of its carriers free`,
+			fmt.Sprintf(`{{ $value | humanizePercentage }} of the multiblock carriers of {{ $labels.allocator }} on {{ $labels.instance }} `+
+				`hold no block, on more than %s of carriers, and have for at least %s; the %s level is %s. `+
+				`The OS sees that memory as used, erlang:memory/0 does not: the node's resident memory stays far above `+
+				`sum(beam_memory_bytes). This is fragmentation, not a leak.`, HumanBytes(fr.MinCarrierBytes), l.For, sev, pct(*l.Above)))
+	})
+
 	// The exporter's own trouble.
 	levels(t.CollectorFailing, func(sev string, l *Level) {
 		add("BEAMExporterCollectorFailing", sev, l, sel("beam_scrape_collector_success")+` == 0`,
@@ -387,6 +426,17 @@ sum without (state) (rate(%s[%s]))
 				`disable it with --no-collector.<name> in that case.`, "{{ $labels.collector }}", l.For))
 	})
 	return rules
+}
+
+// HumanBytes formats a byte threshold for annotations and dashboards: 268435456 -> "256 MiB".
+func HumanBytes(v float64) string {
+	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
+		if v < 1024 || u == "GiB" {
+			return strconv.FormatFloat(v, 'f', -1, 64) + " " + u
+		}
+		v /= 1024
+	}
+	return ""
 }
 
 // num formats a threshold for PromQL: no exponent, no trailing zeros.

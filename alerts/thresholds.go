@@ -117,6 +117,12 @@ type OptIn struct {
 	Levels  `yaml:",inline"`
 }
 
+// Fragment is an alert on the free share of large carriers.
+type Fragment struct {
+	MinCarrierBytes float64 `yaml:"min_carrier_bytes"`
+	Levels          `yaml:",inline"`
+}
+
 // Rankings configures the recording rules behind the process-ranking panels.
 type Rankings struct {
 	Interval Duration `yaml:"interval"`
@@ -144,6 +150,7 @@ type Thresholds struct {
 	GCPressure          Windowed `yaml:"gc_pressure"`
 	DistLinkBlocked     Windowed `yaml:"dist_link_blocked"`
 	CollectorFailing    Levels   `yaml:"collector_failing"`
+	AllocatorFragment   Fragment `yaml:"allocator_fragmentation"`
 	ProcessRankings     Rankings `yaml:"process_rankings"`
 }
 
@@ -216,6 +223,10 @@ func (t Thresholds) Validate() error {
 		{"gc_pressure", t.GCPressure.Levels, true, false, true, true},
 		{"dist_link_blocked", t.DistLinkBlocked.Levels, true, false, true, false},
 		{"collector_failing", t.CollectorFailing, true, false, false, false},
+		{"allocator_fragmentation", t.AllocatorFragment.Levels, true, false, true, true},
+	}
+	if t.AllocatorFragment.MinCarrierBytes < 0 {
+		bad("allocator_fragmentation.min_carrier_bytes: must not be negative")
 	}
 	for _, s := range specs {
 		check := func(sev string, l *Level, required bool) {

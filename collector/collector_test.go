@@ -21,13 +21,13 @@ func parseFlags(t *testing.T, args ...string) {
 
 func TestEnabledByFlags(t *testing.T) {
 	t.Cleanup(func() { parseFlags(t) })
-	const defaults = "dist ets gc locks memory node ports processes reductions run_queue runtime scheduler system_limits"
+	const defaults = "allocators dist ets gc locks memory node os_memory persistent_terms ports processes reductions run_queue runtime scheduler system_limits"
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{nil, defaults},
-		{[]string{"--collector.msacc", "--no-collector.ets"}, "dist gc locks memory msacc node ports processes reductions run_queue runtime scheduler system_limits"},
+		{[]string{"--collector.msacc", "--no-collector.ets"}, "allocators dist gc locks memory msacc node os_memory persistent_terms ports processes reductions run_queue runtime scheduler system_limits"},
 		{[]string{"--collector.disable-defaults"}, ""},
 		{[]string{"--collector.disable-defaults", "--collector.memory", "--collector.msacc"}, "memory msacc"},
 		// Named, and off: disabling the defaults switches nothing on.

@@ -289,6 +289,77 @@ func FuzzCollectors(f *testing.F) {
 	})
 }
 
+// FuzzParseAllocatorSizes covers system_info(alloc_util_allocators) and
+// system_info({allocator_sizes, A}).
+func FuzzParseAllocatorSizes(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		if names, err := parseAllocatorNames(term); err == nil {
+			if len(names) > maxAllocators {
+				t.Fatalf("%d allocators, more than %d", len(names), maxAllocators)
+			}
+			for _, n := range names {
+				if !utf8.ValidString(n) {
+					t.Fatalf("allocator %q is no label value", n)
+				}
+			}
+		}
+		check := func(s allocatorSizes) {
+			for what, v := range map[string]float64{"mbcs carriers": s.mbcsCarriers, "mbcs blocks": s.mbcsBlocks,
+				"sbcs carriers": s.sbcsCarriers, "sbcs blocks": s.sbcsBlocks} {
+				checkCount(t, what, v)
+			}
+		}
+		if s, _, err := parseAllocatorSizes(term); err == nil {
+			check(s)
+		}
+		// The one call the collector makes, as OTP 25 to 29 answer it.
+		if all, err := parseAllAllocatorSizes(term, otpAllocators); err == nil {
+			for name, s := range all {
+				if !slices.Contains(otpAllocators, name) {
+					t.Fatalf("allocator %q was not asked for", name)
+				}
+				check(s)
+			}
+		}
+	})
+}
+
+// otpAllocators is system_info(alloc_util_allocators) on OTP 25, 27 and 29.
+var otpAllocators = []string{"temp_alloc", "sl_alloc", "std_alloc", "ll_alloc", "eheap_alloc",
+	"ets_alloc", "fix_alloc", "literal_alloc", "binary_alloc", "driver_alloc"}
+
+// FuzzParseProcStatus covers file:read_file("/proc/self/status") as the
+// os_memory collector reads it.
+func FuzzParseProcStatus(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		if rss, _, err := parseProcStatusReply(term); err == nil {
+			checkCount(t, "VmRSS", rss)
+		}
+	})
+}
+
+// FuzzParsePersistentTermInfo covers persistent_term:info().
+func FuzzParsePersistentTermInfo(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		if count, memory, err := parsePersistentTermInfo(term); err == nil {
+			checkCount(t, "count", count)
+			checkCount(t, "memory", memory)
+		}
+	})
+}
+
 func FuzzParseDist(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		term, ok := fuzzTerm(data)

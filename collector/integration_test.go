@@ -396,7 +396,7 @@ func TestLiveProbeDisabled(t *testing.T) {
 				t.Errorf("collector %s reports success %v without the probe", c, v)
 			}
 		}
-		for _, c := range []string{"memory", "run_queue", "system_limits", "gc", "reductions", "runtime", "node", "locks"} {
+		for _, c := range []string{"memory", "run_queue", "system_limits", "gc", "reductions", "runtime", "node", "locks", "allocators", "os_memory", "persistent_terms"} {
 			if v := value(t, fams, "beam_scrape_collector_success", "collector", c); v != 1 {
 				t.Errorf("collector %s reports success %v without the probe", c, v)
 			}

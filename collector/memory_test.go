@@ -20,12 +20,18 @@ beam_memory_bytes{kind="code"} 5.242214e+06
 beam_memory_bytes{kind="ets"} 349656
 beam_memory_bytes{kind="other"} 8.432443e+06
 beam_memory_bytes{kind="processes"} 3.810104e+06
+# HELP beam_memory_used_bytes The part of beam_memory_bytes of the same kind that is in use (erlang:memory/0: processes_used, atom_used); the rest is allocated and free. Up to one fast tier old.
+# TYPE beam_memory_used_bytes gauge
+beam_memory_used_bytes{kind="atom"} 262510
+beam_memory_used_bytes{kind="processes"} 3.809072e+06
 `)
 }
 
 func TestMemoryMalformed(t *testing.T) {
 	for name, reply := range map[string]etf.Term{
 		"not a list":        etf.Atom("undefined"),
+		"missing atom_used": props("total", 10, "processes", 1, "processes_used", 1, "atom", 1, "binary", 1, "code", 1, "ets", 1),
+		"negative used":     props("total", 10, "processes", 1, "processes_used", -1, "atom", 1, "atom_used", 1, "binary", 1, "code", 1, "ets", 1),
 		"missing total":     props("processes", 1, "atom", 1, "binary", 1, "code", 1, "ets", 1),
 		"negative value":    props("total", 10, "processes", -1, "atom", 1, "binary", 1, "code", 1, "ets", 1),
 		"parts over total":  props("total", 10, "processes", 10, "atom", 1, "binary", 1, "code", 1, "ets", 1),

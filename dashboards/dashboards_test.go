@@ -75,6 +75,12 @@ var knownMetrics = []string{
 	"beam_mnesia_transaction_log_writes_total",
 	"beam_mnesia_table_memory_bytes",
 	"beam_mnesia_table_records",
+	"beam_allocator_carriers_bytes",
+	"beam_allocator_blocks_bytes",
+	"beam_os_resident_memory_bytes",
+	"beam_memory_used_bytes",
+	"beam_persistent_terms",
+	"beam_persistent_term_memory_bytes",
 }
 
 // knownNames is knownMetrics plus the series the shipped recording rules
@@ -112,9 +118,11 @@ var conditionalMetrics = map[string]bool{
 	"beam_mnesia_transaction_log_writes_total": true,
 	"beam_mnesia_table_memory_bytes":           true,
 	"beam_mnesia_table_records":                true,
+	// Linux nodes only.
+	"beam_os_resident_memory_bytes": true,
 }
 
-var wantFiles = []string{"beam-distribution.json", "beam-fleet.json", "beam-memory.json", "beam-mnesia.json", "beam-overview.json", "beam-processes.json"}
+var wantFiles = []string{"beam-allocators.json", "beam-distribution.json", "beam-fleet.json", "beam-memory.json", "beam-mnesia.json", "beam-overview.json", "beam-processes.json"}
 
 const thresholdsPath = "../alerts/thresholds.yml"
 
@@ -746,7 +754,20 @@ func syntheticSeries() map[string]string {
 			s["beam_dist_received_packets_total"+l(p)] = counter(300 * k)
 			s["beam_dist_send_queue_bytes"+l(p)] = gauge(100 * k)
 		}
-		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node", "dist", "ports"} {
+		s["beam_os_resident_memory_bytes"+l("")] = gauge(3e8 * k)
+		for i, a := range []string{"binary_alloc", "eheap_alloc", "ll_alloc"} {
+			for j, c := range []string{"mbcs", "sbcs"} {
+				carriers := 1e8 * float64(i+1) * float64(j+1) * k
+				s["beam_allocator_carriers_bytes"+l(`allocator="`+a+`",carrier="`+c+`"`)] = gauge(carriers)
+				s["beam_allocator_blocks_bytes"+l(`allocator="`+a+`",carrier="`+c+`"`)] = gauge(carriers * (0.3 + 0.3*float64(j)))
+			}
+		}
+		for i, kind := range []string{"processes", "atom"} {
+			s["beam_memory_used_bytes"+l(`kind="`+kind+`"`)] = gauge(0.9e7 * float64(i+1) * k)
+		}
+		s["beam_persistent_terms"+l("")] = gauge(30)
+		s["beam_persistent_term_memory_bytes"+l("")] = gauge(3e4)
+		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node", "dist", "ports", "allocators", "os_memory", "persistent_terms"} {
 			s["beam_scrape_collector_duration_seconds"+l(`collector="`+c+`"`)] = gauge(0.01)
 			s["beam_scrape_collector_success"+l(`collector="`+c+`"`)] = gauge(1)
 		}

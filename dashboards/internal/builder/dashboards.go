@@ -7,7 +7,7 @@ import (
 )
 
 func (r renderer) dashboards() []dashboard {
-	return []dashboard{r.overview(), r.processes(), r.memory(), r.fleet(), r.distribution(), r.mnesia()}
+	return []dashboard{r.overview(), r.processes(), r.memory(), r.allocators(), r.fleet(), r.distribution(), r.mnesia()}
 }
 
 func levels(name string, sev ...string) []string {

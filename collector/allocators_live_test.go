@@ -1,0 +1,75 @@
+// Tests of the allocators collector against real nodes: a fragmented binary allocator.
+
+package collector
+
+import (
+	"math"
+	"testing"
+)
+
+// binaryMBCUtilization is what the node itself computes from one
+// allocator_sizes reading: multiblock blocks over multiblock carriers of
+// binary_alloc, the carrier pool included, summed over instances.
+const binaryMBCUtilization = `
+S = erlang:system_info({allocator_sizes, binary_alloc}),
+{C, B} = lists:foldl(fun({instance, _, Ps}, Acc) ->
+    lists:foldl(fun({K, L}, {C0, B0}) when K =:= mbcs; K =:= mbcs_pool ->
+                        {blocks, BL} = lists:keyfind(blocks, 1, L),
+                        {C0 + element(2, lists:keyfind(carriers_size, 1, L)),
+                         B0 + lists:sum([element(2, lists:keyfind(size, 1, St)) || {_, St} <- BL])};
+                   (_, A) -> A
+                end, Acc, Ps)
+  end, {0, 0}, S),
+B / C.`
+
+// fragment allocates 30,000 binaries of 1,000 bytes in one process. It
+// keeps every tenth and hands the others to a holder, so that no freed space
+// is reused while they are allocated; then the holder dies, and the
+// multiblock carriers stay, about a tenth full.
+const fragment = `
+Self = self(),
+Holder = spawn(fun() -> receive stop -> ok end end),
+spawn(fun() ->
+    Keep = lists:foldl(fun(I, Acc) ->
+                           B = binary:copy(<<7>>, 1000),
+                           case I rem 10 of 0 -> [B | Acc]; _ -> Holder ! B, Acc end
+                       end, [], lists:seq(1, 30000)),
+    Ref = monitor(process, Holder),
+    exit(Holder, kill),
+    receive {'DOWN', Ref, _, _, _} -> ok end,
+    erlang:garbage_collect(),
+    Self ! fragmented,
+    receive stop -> Keep end
+  end),
+receive fragmented -> ok end.`
+
+func TestLiveAllocators(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, otp string) {
+		node := startNode(t, otp)
+		l := connect(t, node, liveOptions{collectors: []string{"allocators"}})
+		utilization := func() float64 {
+			fams := l.scrape(t)
+			if v := value(t, fams, "beam_scrape_collector_success", "collector", "allocators"); v != 1 {
+				t.Fatalf("allocators collector success = %v", v)
+			}
+			if n := len(fams["beam_allocator_carriers_bytes"].GetMetric()) + len(fams["beam_allocator_blocks_bytes"].GetMetric()); n > 60 || n < 4 {
+				t.Errorf("%d allocator series, want 4 to 60", n)
+			}
+			return value(t, fams, "beam_allocator_blocks_bytes", "allocator", "binary_alloc", "carrier", "mbcs") /
+				value(t, fams, "beam_allocator_carriers_bytes", "allocator", "binary_alloc", "carrier", "mbcs")
+		}
+		before := utilization()
+		node.Eval(t, fragment)
+		onNode := evalFloat(t, node, binaryMBCUtilization)
+		after := utilization()
+		onNodeAfter := evalFloat(t, node, binaryMBCUtilization)
+		t.Logf("OTP %s binary_alloc mbcs utilization: %.3f before, %.3f after (node: %.3f, %.3f)", otp, before, after, onNode, onNodeAfter)
+		if after >= before || after > 0.3 {
+			t.Errorf("utilization %.3f after fragmenting, %.3f before: want a drop below 0.3", after, before)
+		}
+		lo, hi := math.Min(onNode, onNodeAfter), math.Max(onNode, onNodeAfter)
+		if after < lo*0.98 || after > hi*1.02 {
+			t.Errorf("exported utilization %.4f, the node computes %.4f and %.4f from its own readings: more than 2%% apart", after, onNode, onNodeAfter)
+		}
+	})
+}
