@@ -165,6 +165,15 @@ type cachedCollector struct {
 	lastErr string
 }
 
+// fresh is how long a tier's values are served from cache: the tier, less
+// a tenth of it (at most a second). A refresh starts when a scrape arrives,
+// so Prometheus scraping every 15 s finds the 15 s tier's values a few
+// milliseconds either side of their age limit; without the margin half of
+// its scrapes would get the previous values again.
+func fresh(tier time.Duration) time.Duration {
+	return tier - min(tier/10, time.Second)
+}
+
 type refresh struct {
 	done       chan struct{}
 	generation uint64
@@ -183,7 +192,7 @@ func (cc *cachedCollector) get(ctx context.Context, node Node) ([]prometheus.Met
 func (cc *cachedCollector) getWithin(ctx context.Context, node Node, maxAge time.Duration) ([]prometheus.Metric, time.Duration, error) {
 	generation := node.Generation()
 	cc.mu.Lock()
-	if r := cc.cached; r != nil && r.generation == generation && time.Since(r.started) < min(maxAge, cc.ttl) {
+	if r := cc.cached; r != nil && r.generation == generation && time.Since(r.started) < min(maxAge, fresh(cc.ttl)) {
 		cc.mu.Unlock()
 		return r.metrics, r.duration, nil
 	}

@@ -67,6 +67,38 @@ func newTestExporter(target Target, ttl time.Duration, collectors map[string]Col
 	return e
 }
 
+// A scrape that comes at the tier's own interval gets fresh values: the
+// cache lets values go a tenth of the tier (at most 1 s) before their age
+// limit, because each refresh starts a little after the scrape that asked
+// for it.
+func TestCacheRefreshesAtTheTiersInterval(t *testing.T) {
+	for tier, want := range map[time.Duration]time.Duration{
+		15 * time.Second: 14 * time.Second,
+		30 * time.Second: 29 * time.Second,
+		2 * time.Second:  1800 * time.Millisecond,
+		time.Millisecond: 900 * time.Microsecond,
+	} {
+		if got := fresh(tier); got != want {
+			t.Errorf("a %s tier serves from cache for %s, want %s", tier, got, want)
+		}
+	}
+	target := &fakeTarget{}
+	target.up.Store(true)
+	target.generation.Store(1)
+	c := &countingCollector{}
+	e := newTestExporter(target, 2*time.Second, map[string]Collector{"counting": c})
+	testutil.CollectAndCount(e.Scrape(context.Background()))
+	testutil.CollectAndCount(e.Scrape(context.Background()))
+	if got := c.refreshes.Load(); got != 1 {
+		t.Fatalf("two scrapes at once made %d refreshes, want 1", got)
+	}
+	time.Sleep(1850 * time.Millisecond) // past 1.8 s, short of the 2 s tier
+	testutil.CollectAndCount(e.Scrape(context.Background()))
+	if got := c.refreshes.Load(); got != 2 {
+		t.Fatalf("a scrape 1.85 s into a 2 s tier made %d refreshes in all, want 2", got)
+	}
+}
+
 func TestCacheServesWithinTier(t *testing.T) {
 	target := &fakeTarget{}
 	target.up.Store(true)

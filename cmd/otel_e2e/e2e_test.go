@@ -35,7 +35,8 @@ const (
 	// families, types and values read.
 	upScrapes = 4
 	// Our own scrapes, to compare the Collector's values with: the exporter
-	// serves each tier from its cache for 14 s or 29 s, so a scrape of ours
+	// serves each tier from its cache for 14 s or 29 s (its default tiers
+	// less their margin), so a scrape of ours
 	// within a few seconds of the Collector's sees the same refresh as the
 	// Collector or the one just before or after it.
 	ownScrapeEvery = time.Second
@@ -56,11 +57,10 @@ func TestCollectorEndToEnd(t *testing.T) {
 		"auth_modules:\n  %s:\n    cookie_file: %s\n    targets: ['%s']\n", ExampleAuthModule, cookie, node.Name), 0o600)
 	// Two exporters, each with its own connection: the sidecar's under a
 	// name of its own, the fleet's as beam_exporter@<host>. Both with the
-	// tiers observability.md gives for a 15 s scrape interval.
-	tiers := []string{"--collector.tier.fast=14s", "--collector.tier.slow=29s"}
-	sidecar := startExporter(t, exporterBin, append([]string{"--erlang.node=" + node.Name, "--erlang.cookie-file=" + cookie,
-		"--collector.msacc", "--erlang.local-name=" + erltest.UniqueName("otel_sidecar") + "@" + host}, tiers...)...)
-	fleet := startExporter(t, exporterBin, append([]string{"--config.file=" + fleetConfig}, tiers...)...)
+	// default tiers.
+	sidecar := startExporter(t, exporterBin, "--erlang.node="+node.Name, "--erlang.cookie-file="+cookie,
+		"--collector.msacc", "--erlang.local-name="+erltest.UniqueName("otel_sidecar")+"@"+host)
+	fleet := startExporter(t, exporterBin, "--config.file="+fleetConfig)
 	honeycomb := newOTLPSink(t)
 
 	config, err := Render(Deployment{Sidecar: sidecar, Fleet: fleet, Node: node.Name, Honeycomb: honeycomb.URL})
