@@ -42,7 +42,8 @@ func TestEndToEndFleetDiscovery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addr, _, logs := startExporter(t, "unused", "--config.file="+config, "--discovery.epmd-host="+host)
+	localName := erltest.UniqueName("fleet_exporter") + "@" + host
+	addr, _, logs := startExporter(t, "unused", "--config.file="+config, "--discovery.epmd-host="+host, "--erlang.local-name="+localName)
 
 	promConfig := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(promConfig, []byte(fmt.Sprintf(`scrape_configs:
@@ -86,6 +87,11 @@ func TestEndToEndFleetDiscovery(t *testing.T) {
 			t.Fatalf("Prometheus does not scrape every node through /probe: %s\nexporter:\n%s\nprometheus:\n%s", status, logs, promLogs.String())
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+
+	// The pool connects under --erlang.local-name, as the sidecar does.
+	if got := nodes[0].Eval(t, "nodes(hidden)."); got != "["+localName+"]" {
+		t.Errorf("%s sees the exporter as %s, want %s", nodes[0].Name, got, localName)
 	}
 
 	// The drill-down of a node Prometheus found, through the same pool.

@@ -152,7 +152,7 @@ func run() int {
 		}
 		pool, err := fleet.New(fleet.Options{
 			Modules: modules, Tiers: tiers, MaxTargets: *maxTargets, IdleTimeout: *idleTimeout,
-			EPMDPort: int(*epmdPort), NetTickTime: *netTickTime, LoadProbe: *loadProbe, Logger: logger,
+			LocalName: *localName, EPMDPort: int(*epmdPort), NetTickTime: *netTickTime, LoadProbe: *loadProbe, Logger: logger,
 		})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "beam_exporter: %v\n", err)

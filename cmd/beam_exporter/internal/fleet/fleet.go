@@ -30,6 +30,7 @@ type Options struct {
 	MaxTargets  int           // targets held at once; more are refused
 	IdleTimeout time.Duration // a target not probed this long is disconnected
 	// Applied to every target.
+	LocalName   string // the exporter's own node name; "" for the default
 	EPMDPort    int
 	NetTickTime time.Duration
 	LoadProbe   bool
@@ -317,6 +318,7 @@ func (f *Fleet) newTarget(name, module string) (*target, error) {
 	}
 	client, err := erlnode.New(erlnode.Config{
 		Target:      name,
+		LocalName:   f.opts.LocalName,
 		Cookie:      m.Cookie,
 		TLS:         m.TLS,
 		EPMDPort:    f.opts.EPMDPort,
