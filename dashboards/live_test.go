@@ -148,9 +148,9 @@ func TestEndToEndDashboards(t *testing.T) {
 	spawn(fun F() -> {live_sink, '%[1]s'} ! lists:seq(1, 100), timer:sleep(50), F() end), ok.`, peer.Name))
 
 	// 3. The exporter against the node, with 1 s tiers so every scrape is fresh.
-	// A 1 s scrape_timeout minus the default 500ms offset leaves 500ms; a
-	// 200ms offset and a 250ms reductions window, both documented flags,
-	// leave the scan room.
+	// A 2 s scrape_timeout minus a 200ms offset leaves 1.8 s for the
+	// processes scan and its 250ms reductions window (both documented
+	// flags), which a loaded 2-core machine needs.
 	host := node.Name[strings.Index(node.Name, "@")+1:]
 	exporterAddr := testkit.FreeAddr(t)
 	exp := exec.Command(bin,
@@ -178,7 +178,7 @@ func TestEndToEndDashboards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := alerts.Generate(th, alerts.Options{For: "5s", RecordInterval: "1s"})
+	rules, err := alerts.Generate(th, alerts.Options{For: "5s", RecordInterval: "4s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,8 +187,8 @@ func TestEndToEndDashboards(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
+  scrape_interval: 2s
+  scrape_timeout: 2s
   evaluation_interval: 1s
 rule_files: [%q]
 scrape_configs:
@@ -210,8 +210,8 @@ scrape_configs:
 
 	// 5. Enough scrapes that rate() over $__rate_interval has several samples
 	// and every rule has been evaluated at least once.
-	waitFor(t, "15 scrapes with beam_up 1", 90*time.Second, func() (bool, string) {
-		r, err := query(promURL, `count_over_time(beam_up{job="beam"}[1m]) >= 15 and beam_up == 1`)
+	waitFor(t, "10 scrapes with beam_up 1", 90*time.Second, func() (bool, string) {
+		r, err := query(promURL, `count_over_time(beam_up{job="beam"}[1m]) >= 10 and beam_up == 1`)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -261,7 +261,7 @@ scrape_configs:
 	}
 
 	// b. Every panel expression runs and (unless Conditional) returns data.
-	// On a loaded machine a scrape's processes refresh can miss its 800ms
+	// On a loaded machine a scrape's processes refresh can miss its
 	// deadline, and the ranking series then go stale until the next one;
 	// so every panel is evaluated just after a scrape in which every
 	// collector succeeded.
@@ -284,17 +284,24 @@ scrape_configs:
 			return false, err.Error()
 		}
 		at = strconv.FormatFloat(seconds+0.001, 'f', 3, 64)
+		// And the recording rules have a ranking in the panels' window: a
+		// rule evaluation after scrapes that all missed the deadline
+		// records nothing.
+		r, err = queryAt(promURL, `max_over_time(instance:beam_process_memory_bytes:peak{job="beam"}[8s])`, at)
+		if err != nil || len(r.Data.Result) == 0 {
+			return false, fmt.Sprintf("no recorded ranking in the 8s before %s (%v)", at, err)
+		}
 		return true, ""
 	})
 	all, err := dashboards.All()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The recording rules run every second here (RecordInterval above), so a
-	// 2s $__interval and a 20s $__range hold several recorded samples.
+	// The recording rules run every 4 s here (RecordInterval above), so an
+	// 8s $__interval and a 40s $__range hold recorded samples.
 	// The target carries the application label, and the panels select it.
 	vars := map[string]string{th.AppLabel: "live", "job": "beam", "instance": ".+",
-		"__rate_interval": "15s", "__interval": "2s", "__range": "20s"}
+		"__rate_interval": "15s", "__interval": "8s", "__range": "40s"}
 	used := map[string][]string{}      // metric name -> where it is used
 	unconditional := map[string]bool{} // used by a rule or a non-Conditional panel
 	for _, d := range all {
@@ -337,7 +344,7 @@ scrape_configs:
 
 	// c. Every metric name used is emitted by this exporter, or is one that
 	// Prometheus itself synthesises for the scrape or the rules. A scrape
-	// that joins a refresh Prometheus started shares its 800ms deadline, and
+	// that joins a refresh Prometheus started shares its 1.8 s deadline, and
 	// on a loaded machine the processes scan can miss it; so the check runs
 	// on the first of up to 20 scrapes that leaves nothing missing.
 	// Names only Conditional panels use (lock counters) have no samples on a
