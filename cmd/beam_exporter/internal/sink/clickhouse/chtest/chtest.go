@@ -56,7 +56,7 @@ func Binary() (string, error) {
 // Start starts a server on a free loopback port, with its data in a new
 // temporary directory, and waits until it answers.
 func Start() (*Server, error) {
-	dir, err := os.MkdirTemp("", "beam_exporter_clickhouse")
+	dir, err := os.MkdirTemp("", "beam-exporter-clickhouse-")
 	if err != nil {
 		return nil, err
 	}
