@@ -106,9 +106,9 @@ var seeds = map[string]map[string]string{
 		"not_a_list": `{0, 0, 0}`,
 	},
 	"FuzzParseRanking": {
-		"ets_tables":    `beam_exporter_probe_v4:ets_tables(10, erlang:monotonic_time(millisecond) + 5000)`,
-		"lock_counters": `beam_exporter_probe_v4:lock_counters(10, erlang:monotonic_time(millisecond) + 5000)`,
-		"badarg":        `beam_exporter_probe_v4:ets_tables(0, 0)`,
+		"ets_tables":    `beam_exporter_probe_v5:ets_tables(10, erlang:monotonic_time(millisecond) + 5000)`,
+		"lock_counters": `beam_exporter_probe_v5:lock_counters(10, erlang:monotonic_time(millisecond) + 5000)`,
+		"badarg":        `beam_exporter_probe_v5:ets_tables(0, 0)`,
 		"atom_names":    `{ok, [{code, 1, 2}, {ac_tab, 3, 4}]}`,
 		"charlist_name": `{ok, [{[1000, 1001], 1, 2}]}`,
 		"pid_name":      `{ok, [{self(), 1, 2}]}`,
@@ -120,9 +120,9 @@ var seeds = map[string]map[string]string{
 		"error_string":  `{error, "badarg"}`,
 	},
 	"FuzzParseProcessRankings": {
-		"captured":         `beam_exporter_probe_v4:top_processes(10, 50, 0, 1, erlang:monotonic_time(millisecond) + 5000)`,
-		"captured_slice":   `beam_exporter_probe_v4:top_processes(10, 0, 1, 4, erlang:monotonic_time(millisecond) + 5000)`,
-		"badarg":           `beam_exporter_probe_v4:top_processes(0, 50, 0, 1, erlang:monotonic_time(millisecond) + 5000)`,
+		"captured":         `beam_exporter_probe_v5:top_processes(10, 50, 0, 1, erlang:monotonic_time(millisecond) + 5000)`,
+		"captured_slice":   `beam_exporter_probe_v5:top_processes(10, 0, 1, 4, erlang:monotonic_time(millisecond) + 5000)`,
+		"badarg":           `beam_exporter_probe_v5:top_processes(0, 50, 0, 1, erlang:monotonic_time(millisecond) + 5000)`,
 		"missing_window":   `{ok, #{memory => [], message_queue_len => [], reductions => [], details => [], processes => 1}}`,
 		"missing_details":  `{ok, #{memory => [], message_queue_len => [], reductions => [], window_us => 1, error_us => 1, processes => 1}}`,
 		"huge_window":      `{ok, #{memory => [], message_queue_len => [], reductions => [{<<"<0.1.0>">>, 5, 20000}], details => [], window_us => 1 bsl 70, error_us => 1, processes => 1}}`,
@@ -196,8 +196,8 @@ var seeds = map[string]map[string]string{
 		"ok_list":       `{ok, []}`,
 		"unavailable":   `{ok, unavailable}`,
 		"memory":        `erlang:memory()`,
-		"ets_tables":    `beam_exporter_probe_v4:ets_tables(10, erlang:monotonic_time(millisecond) + 5000)`,
-		"top_processes": `beam_exporter_probe_v4:top_processes(10, 10, 0, 1, erlang:monotonic_time(millisecond) + 5000)`,
+		"ets_tables":    `beam_exporter_probe_v5:ets_tables(10, erlang:monotonic_time(millisecond) + 5000)`,
+		"top_processes": `beam_exporter_probe_v5:top_processes(10, 10, 0, 1, erlang:monotonic_time(millisecond) + 5000)`,
 	},
 }
 

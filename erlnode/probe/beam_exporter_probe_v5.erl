@@ -14,12 +14,12 @@
 %%% Load it only if erlang:module_loaded/1 says it is not loaded: loading it
 %%% again purges the older copy, which kills the processes still running that
 %%% copy, sessions and the msacc keeper included.
--module(beam_exporter_probe_v4).
+-module(beam_exporter_probe_v5).
 -export([session/3, top_processes/5, ets_tables/2, lock_counters/2]).
 -export([port_counts/2]).
 
--define(KEEPER, beam_exporter_probe_v4_msacc).
--define(SCAN, beam_exporter_probe_v4_scan).
+-define(KEEPER, beam_exporter_probe_v5_msacc).
+-define(SCAN, beam_exporter_probe_v5_scan).
 -define(NAME_MAX, 120).
 %% Both passes of a scan read the clock every ?CHUNK processes.
 -define(CHUNK, 128).
