@@ -7,7 +7,9 @@
 // /var/cache/beam_exporter/otp-roots), one directory per suite. Nodes in a
 // root are started with chroot(2) but share the host's network namespace,
 // loopback and EPMD, so a client on the host reaches them exactly like host
-// nodes (name@<short host name>).
+// nodes (name@<short host name>). Each root has a proc file system mounted
+// on its /proc, so a node reads /proc/self as a host node does; the mount
+// stays between runs.
 //
 // The harness talks to a node over its standard input and output (an
 // inline read-eval-print loop), never over Erlang distribution, because

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,23 @@ func removeRoot(dir string) error {
 
 // mountsBelow lists mount points strictly inside dir, deepest first.
 func mountsBelow(dir string) []string {
+	var out []string
+	for _, mp := range mountPoints() {
+		if strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// isMountPoint reports whether something is mounted on dir.
+func isMountPoint(dir string) bool {
+	return slices.Contains(mountPoints(), filepath.Clean(dir))
+}
+
+// mountPoints lists this mount namespace's mount points, from /proc/self/mountinfo.
+func mountPoints() []string {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil
@@ -77,12 +95,8 @@ func mountsBelow(dir string) []string {
 		if len(fields) < 5 {
 			continue
 		}
-		mp := unescapeMountinfo(fields[4])
-		if strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
+		out = append(out, unescapeMountinfo(fields[4]))
 	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
 }
 

@@ -30,14 +30,31 @@ func cacheDir() string {
 }
 
 // Ensure returns the complete root of the Debian suite, which ships OTP
-// major otp, building it first if needed under an exclusive lock: go test
-// runs package test binaries in parallel, and each may want the same root.
-// flock is per open file, so it also serializes goroutines of one process.
+// major otp, ready for a node: built if needed, with the host's network
+// files and a proc file system (see mountProc).
 func Ensure(suite, otp string) (string, error) {
+	root, err := ensureBuilt(suite, otp)
+	if err != nil {
+		return "", err
+	}
+	if err := refreshNetworkFiles(root); err != nil {
+		return "", err
+	}
+	if err := mountProc(filepath.Dir(root), suite); err != nil {
+		return "", err
+	}
+	return root, nil
+}
+
+// ensureBuilt returns the complete root of the suite, building it first if
+// needed under an exclusive lock: go test runs package test binaries in
+// parallel, and each may want the same root. flock is per open file, so it
+// also serializes goroutines of one process.
+func ensureBuilt(suite, otp string) (string, error) {
 	base := cacheDir()
 	final := filepath.Join(base, suite)
 	if rootComplete(final) {
-		return final, refreshNetworkFiles(final)
+		return final, nil
 	}
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", fmt.Errorf("creating the roots cache (set BEAM_EXPORTER_OTP_ROOTS to a writable directory): %w", err)
@@ -50,7 +67,7 @@ func Ensure(suite, otp string) (string, error) {
 	}
 	defer unlock()
 	if rootComplete(final) {
-		return final, refreshNetworkFiles(final)
+		return final, nil
 	}
 
 	// Holding the lock, any build directory left over is from a builder
@@ -66,6 +83,34 @@ func Ensure(suite, otp string) (string, error) {
 		}
 	}
 	return buildRoot(base, suite, otp, lock)
+}
+
+// mountProc mounts a proc file system on the suite's /proc unless one is
+// there: a node reads /proc/self as it would on a host (os_memory exports
+// its resident memory from /proc/self/status). The mount is made once, under
+// the suite's lock, and stays for every later node; removeRoot unmounts it
+// before it deletes a root.
+func mountProc(base, suite string) error {
+	// mountinfo names the real path.
+	target, err := filepath.EvalSymlinks(filepath.Join(base, suite, "proc"))
+	if err != nil {
+		return err
+	}
+	if isMountPoint(target) {
+		return nil
+	}
+	_, unlock, err := lockFile(filepath.Join(base, "."+suite+".lock"), nil)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if isMountPoint(target) {
+		return nil
+	}
+	if err := syscall.Mount("proc", target, "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting proc on %s, for the nodes in the root: %w", target, err)
+	}
+	return nil
 }
 
 // rootPackages are installed in every root: the emulator, and ssl for the
