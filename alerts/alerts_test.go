@@ -34,6 +34,7 @@ var requiredAlerts = map[string][]string{
 	"BEAMGCPressure":               {"warning"},
 	"BEAMExporterCollectorFailing": {"warning"},
 	"BEAMDistLinkBlocked":          {"warning"},
+	"BEAMDistLinkFlapping":         {"warning"},
 	"BEAMAllocatorFragmentation":   {"warning"},
 }
 
@@ -547,6 +548,7 @@ var thresholdKeys = map[string]string{
 	"BEAMGCPressure":             "gc_pressure",
 	"BEAMAllocatorFragmentation": "allocator_fragmentation",
 	"BEAMDistLinkBlocked":        "dist_link_blocked",
+	"BEAMDistLinkFlapping":       "dist_link_flapping",
 }
 
 // TestThresholdTable checks observability.md's "Thresholds at a glance"

@@ -398,6 +398,19 @@ sum without (state) (rate(%s[%s]))
 				`to that peer is suspended.`, dl.Window, l.For, sev, num(*l.Above)))
 	})
 
+	// A link that keeps coming back: each drop loses what was in flight
+	// and tells every monitor the peer went down.
+	df := t.DistLinkFlapping
+	levels(df.Levels, func(sev string, l *Level) {
+		add("BEAMDistLinkFlapping", sev, l,
+			fmt.Sprintf(`increase(%s[%s]) > %s`, sel("beam_dist_link_connections_total"), df.Window, num(*l.Above)),
+			`The distribution link from {{ $labels.instance }} to {{ $labels.peer }} keeps reconnecting`,
+			fmt.Sprintf(`The link from {{ $labels.instance }} to {{ $labels.peer }} came up about {{ $value | humanize }} times in %s, `+
+				`for at least %s; the %s level is more than %s. Every drop loses the messages in flight and sends nodedown to `+
+				`every process monitoring the peer; beam_dist_disconnections_total says why the links went down.`,
+				df.Window, l.For, sev, num(*l.Above)))
+	})
+
 	// Fragmentation: much of a large allocator's multiblock carriers free.
 	fr := t.AllocatorFragment
 	levels(fr.Levels, func(sev string, l *Level) {

@@ -149,6 +149,7 @@ type Thresholds struct {
 	ProcessGrowth       Growth   `yaml:"process_growth"`
 	GCPressure          Windowed `yaml:"gc_pressure"`
 	DistLinkBlocked     Windowed `yaml:"dist_link_blocked"`
+	DistLinkFlapping    Windowed `yaml:"dist_link_flapping"`
 	CollectorFailing    Levels   `yaml:"collector_failing"`
 	AllocatorFragment   Fragment `yaml:"allocator_fragmentation"`
 	ProcessRankings     Rankings `yaml:"process_rankings"`
@@ -222,6 +223,7 @@ func (t Thresholds) Validate() error {
 		{"process_growth", t.ProcessGrowth.Levels, true, false, true, false},
 		{"gc_pressure", t.GCPressure.Levels, true, false, true, true},
 		{"dist_link_blocked", t.DistLinkBlocked.Levels, true, false, true, false},
+		{"dist_link_flapping", t.DistLinkFlapping.Levels, true, false, true, false},
 		{"collector_failing", t.CollectorFailing, true, false, false, false},
 		{"allocator_fragmentation", t.AllocatorFragment.Levels, true, false, true, true},
 	}
@@ -264,6 +266,7 @@ func (t Thresholds) Validate() error {
 		"run_queue.window":            t.RunQueue.Window,
 		"gc_pressure.window":          t.GCPressure.Window,
 		"dist_link_blocked.window":    t.DistLinkBlocked.Window,
+		"dist_link_flapping.window":   t.DistLinkFlapping.Window,
 		"mailbox.rise_window":         t.Mailbox.RiseWindow,
 		"memory_growth.window":        t.MemoryGrowth.Window,
 		"memory_growth.horizon":       t.MemoryGrowth.Horizon,

@@ -65,7 +65,7 @@ func TestCostDist(t *testing.T) {
 		p := erltest.Start(t, erltest.Options{OTP: "25", Name: erltest.UniqueName("peer"), Cookie: target.Cookie})
 		target.Eval(t, fmt.Sprintf("true = net_kernel:connect_node('%s').", p.Name))
 	}
-	l := connect(t, target, liveOptions{collectors: []string{"dist"}})
+	l := connect(t, target, liveOptions{loadProbe: true, collectors: []string{"dist"}})
 	l.scrape(t) // connects
 	measure(t, fmt.Sprintf("dist, %d peers", peers), distCollector{}, target, l.client, 2000)
 }

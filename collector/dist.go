@@ -4,7 +4,9 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/ergo-services/ergo/etf"
@@ -33,6 +35,12 @@ var (
 	distReceivedPacketsDesc = prometheus.NewDesc(namespace+"_dist_received_packets_total",
 		"Distribution packets received from peer, since the link came up (inet:getstat recv_cnt, or net_kernel:node_info in for process-controlled links). Up to one slow tier old.",
 		[]string{"peer"}, nil)
+	distConnectionsDesc = prometheus.NewDesc(namespace+"_dist_link_connections_total",
+		"Times the link to peer came up since the node's distribution watcher started (net_kernel:monitor_nodes, through the probe); a link already up then counts 0, so an increase is a reconnection. Up to one slow tier old.",
+		[]string{"peer"}, nil)
+	distDisconnectionsDesc = prometheus.NewDesc(namespace+"_dist_disconnections_total",
+		"Links to visible nodes (the cluster; hidden nodes such as remote shells are left out) that went down since the node's distribution watcher started, by net_kernel's nodedown_reason (other: a reason net_kernel does not document). Up to one slow tier old.",
+		[]string{"reason"}, nil)
 	distQueueDesc = prometheus.NewDesc(namespace+"_dist_send_queue_bytes",
 		"Bytes waiting in the controlling port's queue to be sent to peer (inet:getstat send_pend; port-controlled links only); senders block at beam_dist_buffer_busy_limit_bytes. Up to one slow tier old.",
 		[]string{"peer"}, nil)
@@ -81,8 +89,31 @@ type distReport struct {
 // (*erlnode.Client): its link to the node is the one link left out.
 type localNamer interface{ LocalName() string }
 
+// selfer is implemented by nodes that know the pid the exporter calls from
+// (*erlnode.Client): the probe's distribution watcher lives while it does.
+type selfer interface{ Self() etf.Pid }
+
+// distDownReasons are the nodedown reasons net_kernel documents, and other,
+// under which the probe counts any other. All are exported, zeros too, so
+// that a first disconnection is an increase of a series already there.
+var distDownReasons = []string{
+	"connection_closed", "connection_setup_failed", "disconnect", "get_status_failed", "net_kernel_terminated",
+	"net_tick_timeout", "no_network", "send_net_tick_failed", "shutdown", "other",
+}
+
+// distEvents is what the probe's distribution watcher has counted.
+type distEvents struct {
+	ups   map[string]float64 // links that came up, by peer
+	downs map[string]float64 // links to visible nodes that went down, by reason
+}
+
 type distCollector struct{}
 
+// Update reads the links with a fixed expression, which needs no probe, then
+// the watcher's counts through the probe. Without the probe
+// (--no-erlang.load-probe, or a node that is not an erlnode.Client) the
+// counts are left out and the links still exported; a watcher that fails
+// fails the collector after the links are sent.
 func (distCollector) Update(ctx context.Context, node Node, ch chan<- prometheus.Metric) error {
 	reply, err := evaluate(ctx, node, distExpr)
 	if err != nil {
@@ -109,7 +140,81 @@ func (distCollector) Update(ctx context.Context, node Node, ch chan<- prometheus
 		ch <- prometheus.MustNewConstMetric(distReceivedPacketsDesc, prometheus.CounterValue, l.recvCnt, l.peer)
 		ch <- prometheus.MustNewConstMetric(distSentPacketsDesc, prometheus.CounterValue, l.sendCnt, l.peer)
 	}
+	owner, ok := node.(selfer)
+	if !ok {
+		return nil
+	}
+	reply, err = node.ProbeCall(ctx, "dist_events", owner.Self())
+	if errors.Is(err, erlnode.ErrProbeDisabled) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading distribution events: %w", err)
+	}
+	events, err := parseDistEvents(reply)
+	if err != nil {
+		return fmt.Errorf("reading distribution events: %w", err)
+	}
+	// Only the links there now: a peer gone for good would keep its
+	// series forever, and its comings and goings are in the reasons.
+	for _, l := range report.links {
+		ch <- prometheus.MustNewConstMetric(distConnectionsDesc, prometheus.CounterValue, events.ups[l.peer], l.peer)
+	}
+	for _, reason := range distDownReasons {
+		ch <- prometheus.MustNewConstMetric(distDisconnectionsDesc, prometheus.CounterValue, events.downs[reason], reason)
+	}
 	return nil
+}
+
+// parseDistEvents decodes the probe's dist_events/2 answer,
+// {ok, #{peers => [{Node, Ups}], downs => [{Reason, Downs}]}}.
+func parseDistEvents(t etf.Term) (distEvents, error) {
+	e := distEvents{ups: map[string]float64{}, downs: map[string]float64{}}
+	body, err := okReply(t)
+	if err != nil {
+		return e, err
+	}
+	m, err := erlnode.Map(body)
+	if err != nil {
+		return e, err
+	}
+	for _, part := range []struct {
+		key    string
+		counts map[string]float64
+		known  func(string) bool
+	}{
+		{"peers", e.ups, func(string) bool { return true }},
+		{"downs", e.downs, func(r string) bool { return slices.Contains(distDownReasons, r) }},
+	} {
+		v, err := erlnode.Field(m, part.key)
+		if err != nil {
+			return e, err
+		}
+		entries, err := erlnode.List(v)
+		if err != nil {
+			return e, fmt.Errorf("%s: %w", part.key, err)
+		}
+		for _, entry := range entries {
+			pair, err := erlnode.Tuple(entry, 2)
+			if err != nil {
+				return e, fmt.Errorf("%s: %w", part.key, err)
+			}
+			name, err := erlnode.Text(pair[0])
+			if err != nil {
+				return e, fmt.Errorf("%s: %w", part.key, err)
+			}
+			if !part.known(name) {
+				return e, fmt.Errorf("%s: unknown reason %q", part.key, name)
+			}
+			if _, dup := part.counts[name]; dup {
+				return e, fmt.Errorf("%s: %q twice", part.key, name)
+			}
+			if part.counts[name], err = erlnode.NonNegative(pair[1]); err != nil {
+				return e, fmt.Errorf("%s %q: %w", part.key, name, err)
+			}
+		}
+	}
+	return e, nil
 }
 
 // parseDist decodes distExpr's value, leaving out the link to self. A link

@@ -171,3 +171,52 @@ func checkDistAlert(t *testing.T, peer string, queued float64) {
 		t.Errorf("BEAMDistLinkBlocked's expression over the queue seen (%v bytes): %v\n%s", queued, err, out)
 	}
 }
+
+// The probe's distribution watcher: a link dropped and made again is one
+// more connection and one disconnection for its reason; a peer killed is a
+// closed connection; and the watcher goes when the exporter does.
+func TestLiveDistReconnect(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, otp string) {
+		target, peer := cluster(t, otp)
+		l := connect(t, target, liveOptions{loadProbe: true, collectors: []string{"dist"}})
+		fams := l.scrape(t)
+		// The watcher started with this scrape, after the link came up.
+		if v := value(t, fams, "beam_dist_link_connections_total", "peer", peer.Name); v != 0 {
+			t.Errorf("beam_dist_link_connections_total{peer=%q} = %v before any reconnection", peer.Name, v)
+		}
+		if _, ok := lookup(fams, "beam_dist_link_connections_total", "peer", l.client.LocalName()); ok {
+			t.Errorf("the exporter's own link %s is exported", l.client.LocalName())
+		}
+		for _, reason := range distDownReasons {
+			if v := value(t, fams, "beam_dist_disconnections_total", "reason", reason); v != 0 {
+				t.Errorf("beam_dist_disconnections_total{reason=%q} = %v before any disconnection", reason, v)
+			}
+		}
+
+		target.Eval(t, fmt.Sprintf(`true = erlang:disconnect_node('%[1]s'), true = net_kernel:connect_node('%[1]s').`, peer.Name))
+		waitFor(t, "the reconnection to be counted", func() bool {
+			fams = l.scrape(t)
+			ups, _ := lookup(fams, "beam_dist_link_connections_total", "peer", peer.Name)
+			downs, _ := lookup(fams, "beam_dist_disconnections_total", "reason", "disconnect")
+			return ups == 1 && downs == 1
+		})
+		if v := sumOf(fams, "beam_dist_disconnections_total"); v != 1 {
+			t.Errorf("%v disconnections counted in all, want the one", v)
+		}
+
+		peer.Kill(t)
+		waitFor(t, "the killed peer's link to be counted closed", func() bool {
+			fams = l.scrape(t)
+			v, _ := lookup(fams, "beam_dist_disconnections_total", "reason", "connection_closed")
+			return v == 1
+		})
+		if _, ok := lookup(fams, "beam_dist_link_connections_total", "peer", peer.Name); ok {
+			t.Errorf("the killed peer %s still has a series", peer.Name)
+		}
+
+		l.client.Close()
+		waitFor(t, "the watcher to leave with the exporter", func() bool {
+			return target.Eval(t, `whereis(beam_exporter_probe_v5_dist).`) == "undefined"
+		})
+	})
+}

@@ -72,3 +72,67 @@ func TestDistMalformed(t *testing.T) {
 		})
 	}
 }
+
+// distProbeNode is a distNode that gives its pid, as erlnode.Client does:
+// the dist collector then asks the probe's watcher too.
+type distProbeNode struct{ distNode }
+
+var distOwner = etf.Pid{Node: "beam_exporter@vm", ID: 77}
+
+func (distProbeNode) Self() etf.Pid { return distOwner }
+
+// Captured from an OTP 25 node whose link to capB@vm was made, dropped with
+// erlang:disconnect_node/1 and made again after the watcher started.
+var distEventsReply = etf.Tuple{etf.Atom("ok"), etf.Map{
+	etf.Atom("downs"): etf.List{etf.Tuple{[]byte("disconnect"), 1}},
+	etf.Atom("peers"): etf.List{etf.Tuple{[]byte("peer_12277_7@vm"), 2}, etf.Tuple{[]byte("gone@vm"), 1}},
+}}
+
+func TestDistEvents(t *testing.T) {
+	node := func(events etf.Term) distProbeNode {
+		return distProbeNode{distNode{&fakeNode{replies: map[string]etf.Term{
+			callKey("erl_eval", "expr", []etf.Term{distExpr, etf.List{}}): etf.Tuple{etf.Atom("value"), distReply, etf.List{}},
+			callKey("probe", "dist_events", []etf.Term{distOwner}):        events,
+		}}}}
+	}
+	// Peers come from the links there now: tls_peer@vm, up since before
+	// the watcher, is 0; gone@vm, not linked any more, is left out.
+	a := &collectorAdapter{c: distCollector{}, node: node(distEventsReply)}
+	compareAdapter(t, a, `
+# HELP beam_dist_disconnections_total Links to visible nodes (the cluster; hidden nodes such as remote shells are left out) that went down since the node's distribution watcher started, by net_kernel's nodedown_reason (other: a reason net_kernel does not document). Up to one slow tier old.
+# TYPE beam_dist_disconnections_total counter
+beam_dist_disconnections_total{reason="connection_closed"} 0
+beam_dist_disconnections_total{reason="connection_setup_failed"} 0
+beam_dist_disconnections_total{reason="disconnect"} 1
+beam_dist_disconnections_total{reason="get_status_failed"} 0
+beam_dist_disconnections_total{reason="net_kernel_terminated"} 0
+beam_dist_disconnections_total{reason="net_tick_timeout"} 0
+beam_dist_disconnections_total{reason="no_network"} 0
+beam_dist_disconnections_total{reason="other"} 0
+beam_dist_disconnections_total{reason="send_net_tick_failed"} 0
+beam_dist_disconnections_total{reason="shutdown"} 0
+# HELP beam_dist_link_connections_total Times the link to peer came up since the node's distribution watcher started (net_kernel:monitor_nodes, through the probe); a link already up then counts 0, so an increase is a reconnection. Up to one slow tier old.
+# TYPE beam_dist_link_connections_total counter
+beam_dist_link_connections_total{peer="peer_12277_7@vm"} 2
+beam_dist_link_connections_total{peer="tls_peer@vm"} 0
+`, "beam_dist_link_connections_total", "beam_dist_disconnections_total")
+
+	for name, reply := range map[string]etf.Term{
+		"refused":        etf.Tuple{etf.Atom("error"), etf.Atom("badarg")},
+		"not a map":      etf.Tuple{etf.Atom("ok"), etf.List{}},
+		"no downs":       etf.Tuple{etf.Atom("ok"), etf.Map{etf.Atom("peers"): etf.List{}}},
+		"unknown reason": etf.Tuple{etf.Atom("ok"), etf.Map{etf.Atom("peers"): etf.List{}, etf.Atom("downs"): etf.List{etf.Tuple{[]byte("boom"), 1}}}},
+		"reason twice": etf.Tuple{etf.Atom("ok"), etf.Map{etf.Atom("peers"): etf.List{}, etf.Atom("downs"): etf.List{
+			etf.Tuple{[]byte("disconnect"), 1}, etf.Tuple{[]byte("disconnect"), 2}}}},
+		"negative ups": etf.Tuple{etf.Atom("ok"), etf.Map{etf.Atom("downs"): etf.List{}, etf.Atom("peers"): etf.List{etf.Tuple{[]byte("a@b"), -1}}}},
+		"peer a pid":   etf.Tuple{etf.Atom("ok"), etf.Map{etf.Atom("downs"): etf.List{}, etf.Atom("peers"): etf.List{etf.Tuple{distOwner, 1}}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := &collectorAdapter{c: distCollector{}, node: node(reply)}
+			collectAll(a)
+			if a.err == nil {
+				t.Fatal("the dist collector accepted it")
+			}
+		})
+	}
+}

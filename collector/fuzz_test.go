@@ -384,6 +384,31 @@ func FuzzParseDist(f *testing.F) {
 	})
 }
 
+func FuzzParseDistEvents(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		e, err := parseDistEvents(term)
+		if err != nil {
+			return
+		}
+		for peer, v := range e.ups {
+			if !utf8.ValidString(peer) {
+				t.Fatalf("peer %q is not UTF-8", peer)
+			}
+			checkCount(t, peer, v)
+		}
+		for reason, v := range e.downs {
+			if !slices.Contains(distDownReasons, reason) {
+				t.Fatalf("reason %q is not one of %v", reason, distDownReasons)
+			}
+			checkCount(t, reason, v)
+		}
+	})
+}
+
 func FuzzParseMnesia(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		term, ok := fuzzTerm(data)

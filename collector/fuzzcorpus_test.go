@@ -149,6 +149,16 @@ var seeds = map[string]map[string]string{
 		"big_counter":  `{1, [{'a@vm', {ok, [{recv_oct, 1 bsl 70}, {recv_cnt, 1}, {send_oct, 1}, {send_cnt, 1}, {send_pend, 0}]}}], []}`,
 		"not_a_tuple":  `[1048576, [], []]`,
 	},
+	"FuzzParseDistEvents": {
+		"captured":       `{ok, #{downs => [{<<"disconnect">>, 1}], peers => [{<<"capB@vm">>, 2}]}}`,
+		"empty":          `{ok, #{downs => [], peers => []}}`,
+		"every_reason":   `{ok, #{downs => [{atom_to_binary(R), 1} || R <- [connection_closed, connection_setup_failed, disconnect, get_status_failed, net_kernel_terminated, net_tick_timeout, no_network, send_net_tick_failed, shutdown, other]], peers => []}}`,
+		"unknown_reason": `{ok, #{downs => [{<<"boom">>, 1}], peers => []}}`,
+		"peer_twice":     `{ok, #{downs => [], peers => [{<<"a@vm">>, 1}, {<<"a@vm">>, 2}]}}`,
+		"not_utf8_peer":  `{ok, #{downs => [], peers => [{<<255>>, 1}]}}`,
+		"big_count":      `{ok, #{downs => [], peers => [{<<"a@vm">>, 1 bsl 70}]}}`,
+		"refused":        `{error, badarg}`,
+	},
 	"FuzzParseMnesia": {
 		"captured":      `{8, 0, 0, 6, 0, 0, 0, [{live_orders, ram_copies, 3, 329}, {schema, ram_copies, 2, 541}]}`,
 		"many_tables":   `{8, 1, 2, 3, 4, 5, 6, [{list_to_atom("t" ++ integer_to_list(N)), disc_copies, N, N * 10} || N <- lists:seq(1, 50)]}`,

@@ -77,10 +77,11 @@ func TestLiveOSMemory(t *testing.T) {
 	})
 }
 
+// sumOf sums the samples of a gauge or counter family.
 func sumOf(fams map[string]*dto.MetricFamily, name string) float64 {
 	var sum float64
 	for _, m := range fams[name].GetMetric() {
-		sum += m.GetGauge().GetValue()
+		sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
 	}
 	return sum
 }

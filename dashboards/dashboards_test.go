@@ -65,6 +65,8 @@ var knownMetrics = []string{
 	"beam_dist_sent_packets_total",
 	"beam_dist_received_packets_total",
 	"beam_dist_send_queue_bytes",
+	"beam_dist_link_connections_total",
+	"beam_dist_disconnections_total",
 	"beam_ports_by_driver",
 	"beam_sockets",
 	"beam_active_tasks",
@@ -406,7 +408,7 @@ func thresholdWindows(t *testing.T) map[string]bool {
 	w := map[string]bool{}
 	for _, d := range []alerts.Duration{th.SchedulerSaturation.Window, th.RunQueue.Window, th.GCPressure.Window,
 		th.MemoryGrowth.Window, th.BinaryGrowth.Window, th.ETSGrowth.Window, th.ProcessGrowth.Window,
-		th.DistLinkBlocked.Window} {
+		th.DistLinkBlocked.Window, th.DistLinkFlapping.Window} {
 		w[d.Text] = true
 	}
 	return w
@@ -488,12 +490,16 @@ func checkPanel(t *testing.T, ctx string, p map[string]any, known, windows map[s
 		if err != nil {
 			t.Errorf("%s: %v", ctx, err)
 		}
+		// A panel that draws an alert's threshold shows the alert's own
+		// quantity, over the alert's window: only there may a rate function
+		// take a window of thresholds.yml.
+		_, drawsThreshold := p[ThresholdsField]
 		for _, c := range calls {
 			if len(c.Ranges) == 0 {
 				t.Errorf("%s: %s without a range in %q", ctx, c.Func, expr)
 			}
 			for _, r := range c.Ranges {
-				if r != "$__rate_interval" {
+				if r != "$__rate_interval" && !(drawsThreshold && windows[r]) {
 					t.Errorf("%s: %s over [%s], want [$__rate_interval] in %q", ctx, c.Func, r, expr)
 				}
 			}
@@ -753,6 +759,10 @@ func syntheticSeries() map[string]string {
 			s["beam_dist_sent_packets_total"+l(p)] = counter(600 * k)
 			s["beam_dist_received_packets_total"+l(p)] = counter(300 * k)
 			s["beam_dist_send_queue_bytes"+l(p)] = gauge(100 * k)
+			s["beam_dist_link_connections_total"+l(p)] = counter(0.05 * k)
+		}
+		for _, reason := range []string{"connection_closed", "net_tick_timeout", "disconnect"} {
+			s["beam_dist_disconnections_total"+l(`reason="`+reason+`"`)] = counter(0.02 * k)
 		}
 		s["beam_os_resident_memory_bytes"+l("")] = gauge(3e8 * k)
 		for i, a := range []string{"binary_alloc", "eheap_alloc", "ll_alloc"} {

@@ -190,6 +190,11 @@ func (c *Client) Target() string { return c.cfg.Target }
 // LocalName is the exporter's own node name, as the target sees it.
 func (c *Client) LocalName() string { return c.cfg.LocalName }
 
+// Self is the pid every call to the node comes from. A probe function given
+// it can monitor it, to learn that the exporter has gone: the monitor fires
+// when the connection drops.
+func (c *Client) Self() etf.Pid { return c.local.self.Self() }
+
 // Up reports whether a connection is established.
 func (c *Client) Up() bool { return c.current() != nil }
 

@@ -26,6 +26,7 @@ func TestProbeContract(t *testing.T) {
 		"lock_counters(1000, D)",
 		"port_counts(1, D)",
 		"port_counts(1000, D)",
+		"dist_events(self(), D)",
 		"session(self(), #{}, D)",
 		"session(self(), #{msacc => false}, D)",
 		"session(self(), #{msacc => true}, D)",
@@ -36,6 +37,7 @@ func TestProbeContract(t *testing.T) {
 		"ets_tables(10, D - 30000)",
 		"lock_counters(10, D - 30000)",
 		"port_counts(10, D - 30000)",
+		"dist_events(self(), D - 30000)",
 		"session(self(), #{}, D - 30000)",
 	}
 	// Each function's bounded argument, out of bounds and of the wrong type.
@@ -55,9 +57,12 @@ func TestProbeContract(t *testing.T) {
 	// The deadline is an integer of the node's clock.
 	for _, d := range []string{"infinity", "1.0e12", `"D"`, "{D}"} {
 		outOfContract = append(outOfContract, "top_processes(10, 0, 0, 1, "+d+")", "ets_tables(10, "+d+")",
-			"lock_counters(10, "+d+")", "port_counts(10, "+d+")", "session(self(), #{}, "+d+")")
+			"lock_counters(10, "+d+")", "port_counts(10, "+d+")", "dist_events(self(), "+d+")", "session(self(), #{}, "+d+")")
 	}
 	outOfContract = append(outOfContract,
+		"dist_events(not_a_pid, D)",
+		"dist_events(<<\"pid\">>, D)",
+		"dist_events(node(), D)",
 		"session(not_a_pid, #{}, D)",
 		"session(<<\"pid\">>, #{}, D)",
 		"session(self(), [], D)",

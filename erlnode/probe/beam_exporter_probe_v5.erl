@@ -17,9 +17,13 @@
 -module(beam_exporter_probe_v5).
 -export([session/3, top_processes/5, ets_tables/2, lock_counters/2]).
 -export([port_counts/2]).
+-export([dist_events/2]).
 
 -define(KEEPER, beam_exporter_probe_v5_msacc).
 -define(SCAN, beam_exporter_probe_v5_scan).
+-define(DIST_WATCHER, beam_exporter_probe_v5_dist).
+%% Most peers the dist watcher remembers; beyond, it forgets the one down longest.
+-define(PEERS_MAX, 1000).
 -define(NAME_MAX, 120).
 %% Both passes of a scan read the clock every ?CHUNK processes.
 -define(CHUNK, 128).
@@ -140,6 +144,114 @@ keeper(Sessions, Mine) ->
             end;
         _ -> keeper(Sessions, Mine)
     after case Mine of undefined -> 10000; _ -> infinity end -> ok
+    end.
+
+%%% --------------------------------------------------- distribution events
+
+%% What no statistic keeps: how often each link came up, and why links to
+%% the cluster went down. One registered watcher per node subscribes to
+%% net_kernel's node monitoring ({node_type, all}, with nodedown_reason) and
+%% counts, from the moment it started: per peer, hidden nodes included, the
+%% links that came up; per reason, the links to visible nodes that went down
+%% (hidden ones are remote shells, exporters and other tools, whose comings
+%% and goings say nothing of the cluster). It monitors every Owner that asks
+%% (the exporters' own processes, whose 'DOWN' comes when their connection
+%% drops) and exits after the last, which ends the subscription: nothing is
+%% left behind. Its memory is bounded by ?PEERS_MAX peers and ten reasons.
+%%
+%% A link that was already up when the watcher started counts no up. The
+%% watcher learns of a link from net_kernel, a moment after it changed.
+-spec dist_events(Owner :: pid(), Deadline :: integer()) ->
+          {ok, #{peers := [{Node :: binary(), Ups :: non_neg_integer()}],
+                 downs := [{Reason :: binary(), Downs :: pos_integer()}]}}
+        | {error, badarg | deadline}.
+dist_events(Owner, Deadline) when is_pid(Owner), is_integer(Deadline) ->
+    case remaining(Deadline) of
+        0 -> {error, deadline};
+        Left ->
+            W = dist_watcher(),
+            Ref = monitor(process, W),
+            W ! {read, self(), Ref, Owner},
+            receive
+                {Ref, Counts} -> demonitor(Ref, [flush]), {ok, Counts};
+                %% It was leaving, its last owner gone: ask its successor.
+                {'DOWN', Ref, process, W, _} -> dist_events(Owner, Deadline)
+            after Left ->
+                demonitor(Ref, [flush]),
+                {error, deadline}
+            end
+    end;
+dist_events(_, _) -> {error, badarg}.
+
+%% The registered watcher, started if none runs. register/2 is atomic: of
+%% two callers racing, the loser kills its candidate and takes the winner.
+dist_watcher() ->
+    case whereis(?DIST_WATCHER) of
+        undefined ->
+            W = spawn(fun dist_watch_init/0),
+            try register(?DIST_WATCHER, W) of
+                true -> W
+            catch error:badarg -> exit(W, kill), dist_watcher()
+            end;
+        W -> W
+    end.
+
+dist_watch_init() ->
+    ok = net_kernel:monitor_nodes(true, [{node_type, all}, nodedown_reason]),
+    dist_watch(#{}, #{}, #{}).
+
+%% Owners: pid => true. Peers: node => {Ups, up | DownSince}. Downs:
+%% Reason => N. A candidate that never hears from anyone (its
+%% starter died before registering it, or before asking) leaves.
+dist_watch(Owners, Peers, Downs) ->
+    receive
+        {read, From, Ref, Owner} ->
+            Owners1 = case is_map_key(Owner, Owners) of
+                          true -> Owners;
+                          false -> monitor(process, Owner), Owners#{Owner => true}
+                      end,
+            From ! {Ref, #{peers => [{atom_to_binary(N, utf8), U} || {N, {U, _}} <- maps:to_list(Peers)],
+                           downs => [{atom_to_binary(R, utf8), C} || {R, C} <- maps:to_list(Downs)]}},
+            dist_watch(Owners1, Peers, Downs);
+        {nodeup, Node, _Info} ->
+            {Ups, _} = maps:get(Node, Peers, {0, up}),
+            dist_watch(Owners, remember(Node, {Ups + 1, up}, Peers), Downs);
+        {nodedown, Node, Info} ->
+            Downs1 = case proplists:get_value(node_type, Info) of
+                         visible ->
+                             Reason = down_reason(proplists:get_value(nodedown_reason, Info)),
+                             maps:update_with(Reason, fun(C) -> C + 1 end, 1, Downs);
+                         hidden -> Downs
+                     end,
+            {Ups, _} = maps:get(Node, Peers, {0, up}),
+            dist_watch(Owners, remember(Node, {Ups, erlang:monotonic_time()}, Peers), Downs1);
+        {'DOWN', _, process, Owner, _} when is_map_key(Owner, Owners) ->
+            case maps:remove(Owner, Owners) of
+                Left when map_size(Left) > 0 -> dist_watch(Left, Peers, Downs);
+                _ -> ok
+            end;
+        _ -> dist_watch(Owners, Peers, Downs)
+    after case map_size(Owners) of 0 -> 10000; _ -> infinity end -> ok
+    end.
+
+%% Beyond ?PEERS_MAX peers (nodes with a fresh name each time, such as remote
+%% shells), a new one replaces the peer down the longest; with every one up,
+%% the new one is not counted.
+remember(Node, Entry, Peers) when is_map_key(Node, Peers); map_size(Peers) < ?PEERS_MAX ->
+    Peers#{Node => Entry};
+remember(Node, Entry, Peers) ->
+    case [{Since, N} || {N, {_, Since}} <- maps:to_list(Peers), Since =/= up] of
+        [] -> Peers;
+        Down -> {_, Oldest} = lists:min(Down), (maps:remove(Oldest, Peers))#{Node => Entry}
+    end.
+
+%% net_kernel's documented reasons; anything else a carrier gives is other.
+down_reason(R) ->
+    Known = [connection_setup_failed, no_network, net_kernel_terminated, shutdown, connection_closed,
+             disconnect, net_tick_timeout, send_net_tick_failed, get_status_failed],
+    case lists:member(R, Known) of
+        true -> R;
+        false -> other
     end.
 
 %%% ----------------------------------------------------------- port counts

@@ -5,7 +5,7 @@ package builder
 import "fmt"
 
 func (r renderer) distribution() dashboard {
-	dl := r.th.DistLinkBlocked
+	dl, df := r.th.DistLinkBlocked, r.th.DistLinkFlapping
 	perPeer := "{{instance}} → {{peer}}"
 	return dashboard{
 		file:  "beam-distribution.json",
@@ -80,6 +80,22 @@ func (r renderer) distribution() dashboard {
 				description: fmt.Sprintf("The quantity of the BEAMDistLinkBlocked alert: the smallest queue of each link "+
 					"over %s windows. Above the line the queue never drained in the window; the alert fires after %s of that.",
 					dl.Window, dl.Warning.For),
+			},
+			{
+				typ: "timeseries", title: fmt.Sprintf("Link reconnections over %s", df.Window), unit: "short", w: 12, h: 8, min: f(0),
+				targets:       []target{ts(fmt.Sprintf("increase(%s[%s])", r.sel("beam_dist_link_connections_total"), df.Window), perPeer)},
+				thresholdKeys: levels("dist_link_flapping", "warning"),
+				description: fmt.Sprintf("The quantity of the BEAMDistLinkFlapping alert: how many times each link came up "+
+					"again over %s windows (beam_dist_link_connections_total, from the probe's watcher of net_kernel's node "+
+					"events). 0 on a healthy cluster; the alert fires after %s above the line.", df.Window, df.Warning.For),
+			},
+			{
+				typ: "timeseries", title: "Disconnections by reason", unit: "short", w: 12, h: 8, min: f(0),
+				targets: []target{ts(`sum by (job, instance, reason) (increase(`+r.sel("beam_dist_disconnections_total")+`[$__rate_interval]))`, "{{instance}} {{reason}}")},
+				description: "Links to visible nodes that went down in the interval, by net_kernel's nodedown_reason: " +
+					"net_tick_timeout (the link was silent for net_ticktime: a partition, or a peer stopped or too busy to " +
+					"tick), connection_closed (the socket closed: a peer restarted or crashed, or the network cut it), " +
+					"disconnect (erlang:disconnect_node/1 on this node). Hidden nodes such as remote shells are left out.",
 			},
 			{
 				typ: "timeseries", title: "Distribution share of port IO", unit: "percentunit", w: 12, h: 8, min: f(0),
