@@ -362,10 +362,26 @@ func TestOutage(t *testing.T) {
 	if s.stats.failures[unreachable].Load() == 0 {
 		t.Error("no unreachable failure counted")
 	}
-	inTable := query(t, "SELECT count() FROM default."+table)
-	distinct := query(t, "SELECT count() FROM (SELECT DISTINCT node, timestamp, metric, rank FROM default."+table+")")
-	if inTable != strconv.FormatUint(written, 10) || distinct != inTable {
-		t.Errorf("%s rows in the table (%s distinct), %d written", inTable, distinct, written)
+	inTable := queryCount(t, "SELECT count() FROM default."+table)
+	distinct := queryCount(t, "SELECT count() FROM (SELECT DISTINCT node, timestamp, metric, rank FROM default."+table+")")
+	// An insert that got no answer (the server went down under it, or did
+	// not answer in time) may still have been written: its batch is sent
+	// again, and a table that keeps no insert hashes (the portable schema,
+	// which 18.16 gets) then holds those rows twice; if the batch is dropped
+	// instead, its rows are in the table but not counted written. Each such
+	// insert accounts for at most one batch of rows; any other difference
+	// is a row lost or written twice for no reason.
+	unanswered := s.stats.failures[unreachable].Load() + s.stats.failures[timedOut].Load()
+	slack := unanswered * uint64(s.buf.batch)
+	if s.shape != nil && s.shape.dedup {
+		slack = 0
+	}
+	if distinct < written || distinct > written+slack || inTable-distinct > slack {
+		t.Errorf("%d rows in the table (%d distinct), %d written; %d inserts got no answer, batches of %d rows, deduplicated: %v",
+			inTable, distinct, written, unanswered, s.buf.batch, slack == 0)
+	}
+	if inTable != written {
+		t.Logf("%d rows in the table (%d distinct), %d written: within what %d unanswered inserts allow", inTable, distinct, written, unanswered)
 	}
 	t.Logf("%d scrapes; sampled %d rows, written %d, dropped %d; buffer at most %v of %d", scrapes, sampled, written, dropped, maxBuffered, cfg.BufferRows)
 }

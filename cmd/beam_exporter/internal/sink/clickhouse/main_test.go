@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +57,17 @@ func query(t *testing.T, statement string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// queryCount runs a statement that answers one count.
+func queryCount(t *testing.T, statement string) uint64 {
+	t.Helper()
+	out := query(t, statement)
+	n, err := strconv.ParseUint(out, 10, 64)
+	if err != nil {
+		t.Fatalf("%s answered %q, not a count", statement, out)
+	}
+	return n
 }
 
 // selectRows runs a SELECT and decodes its JSONEachRow answer. 64-bit
