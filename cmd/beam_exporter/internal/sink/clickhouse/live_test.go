@@ -364,14 +364,14 @@ func TestOutage(t *testing.T) {
 	}
 	inTable := queryCount(t, "SELECT count() FROM default."+table)
 	distinct := queryCount(t, "SELECT count() FROM (SELECT DISTINCT node, timestamp, metric, rank FROM default."+table+")")
-	// An insert that got no answer (the server went down under it, or did
-	// not answer in time) may still have been written: its batch is sent
+	// An insert sent that got no answer (the server went down under it, or
+	// did not answer in time) may still have been written: its batch is sent
 	// again, and a table that keeps no insert hashes (the portable schema,
 	// which 18.16 gets) then holds those rows twice; if the batch is dropped
 	// instead, its rows are in the table but not counted written. Each such
 	// insert accounts for at most one batch of rows; any other difference
 	// is a row lost or written twice for no reason.
-	unanswered := s.stats.failures[unreachable].Load() + s.stats.failures[timedOut].Load()
+	unanswered := s.stats.unanswered.Load()
 	slack := unanswered * uint64(s.buf.batch)
 	if s.shape != nil && s.shape.dedup {
 		slack = 0

@@ -21,6 +21,8 @@ var (
 		"INSERT requests the ClickHouse sink has sent, written or not.", nil, nil)
 	failuresDesc = prometheus.NewDesc("beam_exporter_sink_insert_failures_total",
 		"Failed attempts to write to ClickHouse (the check of the table before the first insert included), by reason: unreachable, timeout, auth, table, not_clickhouse, rejected.", []string{"reason"}, nil)
+	unansweredDesc = prometheus.NewDesc("beam_exporter_sink_unanswered_inserts_total",
+		"INSERT requests sent that got no answer (the connection broke, or no answer in time): ClickHouse may have written them, and their batch is sent again. On a table without insert deduplication each may leave up to one batch of rows in the table twice.", nil, nil)
 	rankingFailuresDesc = prometheus.NewDesc("beam_exporter_sink_ranking_failures_total",
 		"Samples the ClickHouse sink could not take because a node could not be ranked (down, or too slow).", nil, nil)
 	lastWriteDesc = prometheus.NewDesc("beam_exporter_sink_last_write_timestamp_seconds",
@@ -31,6 +33,7 @@ var (
 type stats struct {
 	inserts         atomic.Uint64
 	failures        [len(failureNames)]atomic.Uint64
+	unanswered      atomic.Uint64 // inserts that may have been written, unknown to us
 	rankingFailures atomic.Uint64
 	lastWrite       atomic.Int64 // Unix nanoseconds
 }
@@ -38,7 +41,7 @@ type stats struct {
 // Describe sends every family the sink exports.
 func (s *Sink) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{rowsWrittenDesc, rowsDroppedDesc, bufferedDesc, bufferLimitDesc,
-		insertsDesc, failuresDesc, rankingFailuresDesc, lastWriteDesc} {
+		insertsDesc, failuresDesc, unansweredDesc, rankingFailuresDesc, lastWriteDesc} {
 		ch <- d
 	}
 }
@@ -60,6 +63,7 @@ func (s *Sink) Collect(ch chan<- prometheus.Metric) {
 	for i := range s.stats.failures {
 		counter(failuresDesc, float64(s.stats.failures[i].Load()), failure(i).String())
 	}
+	counter(unansweredDesc, float64(s.stats.unanswered.Load()))
 	counter(rankingFailuresDesc, float64(s.stats.rankingFailures.Load()))
 	gauge(lastWriteDesc, float64(s.stats.lastWrite.Load())/1e9)
 }

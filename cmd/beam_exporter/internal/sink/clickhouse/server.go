@@ -138,6 +138,17 @@ func transportError(err error) error {
 	return &requestError{unreachable, fmt.Errorf("cannot reach ClickHouse: %w", err)}
 }
 
+// mayHaveWritten reports whether a failed request may still have been
+// carried out: it got no answer, and it was not refused before it was sent
+// (a dial that failed sent nothing).
+func mayHaveWritten(err error) bool {
+	if k := kindOf(err); k != unreachable && k != timedOut {
+		return false
+	}
+	var op *net.OpError
+	return !errors.As(err, &op) || op.Op != "dial"
+}
+
 // answerError classifies an answer other than 200 OK.
 func answerError(status int, text string) error {
 	if len(text) > 500 {

@@ -2,11 +2,14 @@ package clickhouse
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -79,5 +82,26 @@ func TestCredentialsInHeader(t *testing.T) {
 	}
 	if user != "sink" || password != "p4ss" || strings.Contains(gotURL, "p4ss") {
 		t.Errorf("user %q, password %q, URL %q", user, password, gotURL)
+	}
+}
+
+// Only a request that went out and got no answer may have been written.
+func TestMayHaveWritten(t *testing.T) {
+	for name, tc := range map[string]struct {
+		err  error
+		want bool
+	}{
+		"refused at dial":                     {transportError(&url.Error{Op: "Post", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}), false},
+		"dial timed out":                      {transportError(&url.Error{Op: "Post", Err: &net.OpError{Op: "dial", Net: "tcp", Err: context.DeadlineExceeded}}), false},
+		"reset after the request went out":    {transportError(&url.Error{Op: "Post", Err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}}), true},
+		"connection closed before the answer": {transportError(&url.Error{Op: "Post", Err: io.EOF}), true},
+		"no answer in time":                   {transportError(&url.Error{Op: "Post", Err: context.DeadlineExceeded}), true},
+		"a proxy's 502":                       {answerError(502, "bad gateway"), true},
+		"refused by ClickHouse":               {answerError(500, "Code: 27, e.displayText() = DB::Exception: Cannot parse input"), false},
+		"wrong password":                      {answerError(516, "Code: 516. DB::Exception: sink: Authentication failed"), false},
+	} {
+		if got := mayHaveWritten(fmt.Errorf("inserting 3 rows: %w", tc.err)); got != tc.want {
+			t.Errorf("%s: mayHaveWritten = %v, want %v", name, got, tc.want)
+		}
 	}
 }

@@ -378,6 +378,9 @@ func (s *Sink) insert(ctx context.Context, b *batch) error {
 	defer cancel()
 	statement := fmt.Sprintf("INSERT INTO %s.%s FORMAT JSONEachRow", ident(s.cfg.Database), ident(s.cfg.Table))
 	if err := s.server.insert(ctx, statement, settings, b.body); err != nil {
+		if mayHaveWritten(err) {
+			s.stats.unanswered.Add(1)
+		}
 		return fmt.Errorf("inserting %d rows: %w", len(b.rows), err)
 	}
 	return nil
