@@ -12,6 +12,9 @@ import (
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
 )
 
+// sysmonOpts is the session's system monitor option as the exporter sends it.
+const sysmonOpts = "#{long_gc => 100, long_schedule => 100, large_heap => 104857600, long_message_queue => 10000, names => 20}"
+
 func TestProbeContract(t *testing.T) {
 	// D is a deadline 20 s away, in the node's clock, as the exporter
 	// passes it.
@@ -29,6 +32,10 @@ func TestProbeContract(t *testing.T) {
 		"session(self(), #{}, D)",
 		"session(self(), #{msacc => false}, D)",
 		"session(self(), #{msacc => true}, D)",
+		"session(self(), #{sysmon => " + sysmonOpts + "}, D)",
+		"session(self(), #{msacc => false, sysmon => " + sysmonOpts + "}, D)",
+		"session(self(), #{sysmon => " + strings.ReplaceAll(sysmonOpts, "names => 20", "names => 1000") + "}, D)",
+		"system_monitor_events(D)",
 	}
 	// A deadline already passed answers {error, deadline}, whatever the call.
 	pastDeadline := []string{
@@ -37,6 +44,7 @@ func TestProbeContract(t *testing.T) {
 		"lock_counters(10, D - 30000)",
 		"port_counts(10, D - 30000)",
 		"session(self(), #{}, D - 30000)",
+		"system_monitor_events(D - 30000)",
 	}
 	// Each function's bounded argument, out of bounds and of the wrong type.
 	badCounts := []string{"0", "-1", "1001", "1 bsl 64", "-(1 bsl 64)", "10.0", "ten", `"10"`, "<<10>>", "[10]", "{10}", "#{n => 10}", "self()"}
@@ -55,8 +63,24 @@ func TestProbeContract(t *testing.T) {
 	// The deadline is an integer of the node's clock.
 	for _, d := range []string{"infinity", "1.0e12", `"D"`, "{D}"} {
 		outOfContract = append(outOfContract, "top_processes(10, 0, 0, 1, "+d+")", "ets_tables(10, "+d+")",
-			"lock_counters(10, "+d+")", "port_counts(10, "+d+")", "session(self(), #{}, "+d+")")
+			"lock_counters(10, "+d+")", "port_counts(10, "+d+")", "session(self(), #{}, "+d+")",
+			"system_monitor_events("+d+")")
 	}
+	// The system monitor's thresholds: each one missing, zero, too large or
+	// not an integer; an unknown one; and not a map.
+	for _, key := range []string{"long_gc", "long_schedule", "large_heap", "long_message_queue", "names"} {
+		for _, bad := range []string{"0", "-1", "1 bsl 64", "1.5", "infinity"} {
+			outOfContract = append(outOfContract, "session(self(), #{sysmon => maps:put("+key+", "+bad+", "+sysmonOpts+")}, D)")
+		}
+		outOfContract = append(outOfContract, "session(self(), #{sysmon => maps:remove("+key+", "+sysmonOpts+")}, D)")
+	}
+	outOfContract = append(outOfContract,
+		"session(self(), #{sysmon => maps:put(names, 1001, "+sysmonOpts+")}, D)",
+		"session(self(), #{sysmon => maps:put(long_gc, 1 bsl 31, "+sysmonOpts+")}, D)",
+		"session(self(), #{sysmon => maps:put(extra, 1, "+sysmonOpts+")}, D)",
+		"session(self(), #{sysmon => true}, D)",
+		"session(self(), #{sysmon => maps:to_list("+sysmonOpts+")}, D)",
+	)
 	outOfContract = append(outOfContract,
 		"session(not_a_pid, #{}, D)",
 		"session(<<\"pid\">>, #{}, D)",

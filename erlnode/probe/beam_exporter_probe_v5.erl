@@ -397,7 +397,8 @@ sysmon_report(#sysmon{events = Events, names = Names, thresholds = T, gc_counts 
 -spec system_monitor_events(Deadline :: integer()) ->
           {ok, #{owner := none | other | beam_exporter, _ => _}} | {error, badarg | deadline}.
 system_monitor_events(Deadline) when is_integer(Deadline) ->
-    case erlang:system_monitor() of
+    case remaining(Deadline) > 0 andalso erlang:system_monitor() of
+        false -> {error, deadline};
         undefined -> {ok, #{owner => none}};
         {Pid, _} ->
             case whereis(?SYSMON) of
