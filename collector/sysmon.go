@@ -83,6 +83,8 @@ var (
 	sysmonLongGCDesc = prometheus.NewDesc(namespace+"_system_monitor_long_gc_seconds",
 		"Wall-clock durations of the garbage collections at or above --collector.sysmon.long-gc (the long_gc events; shorter ones are not seen). Up to one slow tier old.",
 		nil, nil)
+	sysmonOverloadsDesc = prometheus.NewDesc(namespace+"_system_monitor_overloads_total",
+		"Times the exporter's monitor process found 10,000 events waiting and let the system monitor go for 10 s, to bound its mailbox; events in that time are not seen. Up to one slow tier old.", nil, nil)
 	sysmonQueueDesc = prometheus.NewDesc(namespace+"_system_monitor_queue_length",
 		"Events waiting in the exporter's monitor process's mailbox when it was read. Up to one slow tier old.", nil, nil)
 	sysmonMemoryDesc = prometheus.NewDesc(namespace+"_system_monitor_memory_bytes",
@@ -129,6 +131,7 @@ func (sysmonCollector) Update(ctx context.Context, node Node, ch chan<- promethe
 		ch <- prometheus.MustNewConstMetric(sysmonSourceEventsDesc, prometheus.CounterValue, s.count, s.event, s.source)
 	}
 	ch <- prometheus.MustNewConstHistogram(sysmonLongGCDesc, r.gc.count, r.gc.sum, r.gc.buckets)
+	ch <- prometheus.MustNewConstMetric(sysmonOverloadsDesc, prometheus.CounterValue, r.overloads)
 	ch <- prometheus.MustNewConstMetric(sysmonQueueDesc, prometheus.GaugeValue, r.queue)
 	ch <- prometheus.MustNewConstMetric(sysmonMemoryDesc, prometheus.GaugeValue, r.memory)
 	return nil
@@ -153,6 +156,7 @@ type sysmonReport struct {
 	sources          []sysmonSource // by event, then source
 	gc               sysmonHistogram
 	longMessageQueue bool
+	overloads        float64
 	queue, memory    float64
 }
 
@@ -250,7 +254,7 @@ func parseSysmon(t etf.Term) (sysmonReport, error) {
 		return r, err
 	}
 	r.longMessageQueue = erlnode.IsTrue(lmq)
-	for key, dst := range map[string]*float64{"queue": &r.queue, "memory": &r.memory} {
+	for key, dst := range map[string]*float64{"overloads": &r.overloads, "queue": &r.queue, "memory": &r.memory} {
 		v, err := field(key)
 		if err != nil {
 			return r, err

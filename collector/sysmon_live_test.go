@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/beam-exporter/beam_exporter/erlnode"
+	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
 
 // lowThresholds make the test's processes' events certain on any machine:
@@ -141,6 +142,45 @@ func TestLiveSysmonLeavesNothingBehind(t *testing.T) {
 		released("the exporter closed its connection")
 		if out := node.Output(); strings.Contains(out, "max_heap_size") {
 			t.Errorf("the monitor process hit its heap limit:\n%s", out)
+		}
+	})
+}
+
+// Events faster than the monitor can take them: its mailbox is bounded. The
+// monitor is suspended while 50 processes collect their 160 KB heaps in a
+// loop (a large_heap event each time), so that its mailbox passes the
+// overload mark; resumed, it lets the system monitor go, works off what
+// is queued, and takes the monitor back 10 s later.
+func TestLiveSysmonOverload(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, otp string) {
+		node := startNode(t, otp)
+		l := connect(t, node, liveOptions{loadProbe: true, collectors: []string{"sysmon"}, configure: func(cfg *erlnode.Config) {
+			lowThresholds(cfg)
+			cfg.Session.SystemMonitor.LargeHeapBytes = 1 // ERTS takes at least 16384 words
+		}})
+		value(t, l.scrape(t), "beam_system_monitor_info", "owner", "beam_exporter")
+		node.Eval(t, `Mon = whereis(`+sysmonProcess+`), erlang:suspend_process(Mon),
+			Ps = [spawn(fun() -> L = lists:seq(1, 10000),
+				(fun F() -> erlang:garbage_collect(), receive stop -> length(L) after 0 -> F() end end)() end)
+				|| _ <- lists:seq(1, 50)],
+			(fun W() -> case process_info(Mon, message_queue_len) of
+				{_, Q} when Q > 20000 -> ok; _ -> timer:sleep(5), W() end end)(),
+			[P ! stop || P <- Ps], erlang:resume_process(Mon), ok.`)
+		testkit.WaitFor(t, "the monitor to take the system monitor back after its overload", 40*time.Second, func() bool {
+			fams := l.scrape(t)
+			overloads, _ := lookup(fams, "beam_system_monitor_overloads_total")
+			_, ours := lookup(fams, "beam_system_monitor_info", "owner", "beam_exporter")
+			return ours && overloads >= 1
+		})
+		fams := l.scrape(t)
+		if q := value(t, fams, "beam_system_monitor_queue_length"); q > 1000 {
+			t.Errorf("%v events still queued after the overload", q)
+		}
+		if m := value(t, fams, "beam_system_monitor_memory_bytes"); m > 1<<20 {
+			t.Errorf("the monitor process holds %v bytes after its overload", m)
+		}
+		if v := value(t, fams, "beam_system_monitor_events_total", "event", "large_heap"); v < 20000 {
+			t.Errorf("%v large_heap events counted, the monitor had more than 20,000 queued", v)
 		}
 	})
 }

@@ -20,6 +20,7 @@ var sysmonCaptured = etf.Map{
 	etf.Atom("long_message_queue"): true,
 	etf.Atom("memory"):             29832,
 	etf.Atom("queue"):              0,
+	etf.Atom("overloads"):          0,
 	etf.Atom("events"): etf.Map{
 		etf.Atom("large_heap"): 10, etf.Atom("long_gc"): 10, etf.Atom("long_message_queue"): 1,
 	},
@@ -151,6 +152,7 @@ func TestParseSysmonMalformed(t *testing.T) {
 		"no sum":              with("long_gc_sum_ms", nil),
 		"negative queue":      with("queue", -1),
 		"no memory":           with("memory", nil),
+		"no overloads":        with("overloads", nil),
 		"no long_message_que": with("long_message_queue", nil),
 	}
 	for name, body := range cases {
