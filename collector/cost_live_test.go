@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/beam-exporter/beam_exporter/erlnode"
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
 )
 
@@ -134,6 +135,36 @@ func TestCostSysmon(t *testing.T) {
 					erlang:monotonic_time(microsecond) - T0 end,
 				lists:sum([Batch() || _ <- lists:seq(1, 200)]) / 100000.`)
 			t.Logf("sysmon, OTP %s: µs per event counted and named = %s", otp, named)
+		})
+	}
+}
+
+// TestCostSysmonFlood floods the monitor with real events: 200 processes
+// holding 160 KB heaps collect in a loop for 5 s, each collection a
+// large_heap event, while the monitor's mailbox and memory are sampled
+// every 100 ms.
+func TestCostSysmonFlood(t *testing.T) {
+	for _, otp := range erltest.Releases() {
+		t.Run("OTP"+otp, func(t *testing.T) {
+			node := startNode(t, otp)
+			l := connect(t, node, liveOptions{loadProbe: true, collectors: []string{"sysmon"}, configure: func(cfg *erlnode.Config) {
+				lowThresholds(cfg)
+				cfg.Session.SystemMonitor.LargeHeapBytes = 1 // ERTS takes at least 16384 words
+			}})
+			l.scrape(t)
+			got := node.Eval(t, `Mon = whereis(`+sysmonProcess+`),
+				Ps = [spawn(fun() -> L = lists:seq(1, 10000),
+					(fun F() -> erlang:garbage_collect(), receive stop -> length(L) after 0 -> F() end end)() end)
+					|| _ <- lists:seq(1, 200)],
+				Samples = [begin timer:sleep(100), process_info(Mon, [message_queue_len, memory]) end || _ <- lists:seq(1, 50)],
+				[P ! stop || P <- Ps],
+				{lists:max([Q || [{_, Q}, _] <- Samples]), lists:max([M || [_, {_, M}] <- Samples])}.`)
+			fams := l.scrape(t)
+			events := value(t, fams, "beam_system_monitor_events_total", "event", "large_heap")
+			unnamed, _ := lookup(fams, "beam_system_monitor_events_by_source_total", "event", "large_heap", "source", "unclassified")
+			overloads := value(t, fams, "beam_system_monitor_overloads_total")
+			t.Logf("sysmon flood, OTP %s: {largest mailbox, largest memory} = %s; %v large_heap events in 5 s, %.1f%% not named, %v overloads",
+				otp, got, events, 100*unnamed/events, overloads)
 		})
 	}
 }
