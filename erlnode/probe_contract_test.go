@@ -167,6 +167,28 @@ func TestProbeContract(t *testing.T) {
 				%[1]s:session(self(), #{msacc => true}, erlang:monotonic_time(millisecond) + 5000)`, ProbeModule)); got != "{error,session_died}" {
 				t.Errorf("a session killed before it was ready: %s, want {error,session_died}", got)
 			}
+			// Two sessions asking for the system monitor: the first holds it
+			// with its thresholds, the second reads the same monitor and
+			// takes over when the first goes; when both have gone, nothing
+			// is left.
+			if got := node.Eval(t, fmt.Sprintf(`D = erlang:monotonic_time(millisecond) + 10000,
+				SM = %[2]s,
+				Wait = fun W(F) -> case F() of true -> true; false -> timer:sleep(10), W(F) end end,
+				Wait(fun() -> erlang:system_monitor() =:= undefined end),
+				[O1, O2] = [spawn(fun() -> receive stop -> ok end end) || _ <- [1, 2]],
+				{ok, _} = %[1]s:session(O1, #{sysmon => SM}, D),
+				{ok, _} = %[1]s:session(O2, #{sysmon => SM#{long_gc => 7}}, D),
+				{M1, Gc1} = erlang:system_monitor(),
+				{ok, #{owner := Own1}} = %[1]s:system_monitor_events(D),
+				exit(O1, kill),
+				Wait(fun() -> case erlang:system_monitor() of {M, _} -> M =/= M1; _ -> false end end),
+				{_, Gc2} = erlang:system_monitor(),
+				{ok, #{owner := Own2}} = %[1]s:system_monitor_events(D),
+				exit(O2, kill),
+				Wait(fun() -> {erlang:system_monitor(), whereis(%[1]s_sysmon)} =:= {undefined, undefined} end),
+				{Own1, lists:keyfind(long_gc, 1, Gc1), Own2, lists:keyfind(long_gc, 1, Gc2)}`, ProbeModule, sysmonOpts)); got != "{beam_exporter,{long_gc,100},beam_exporter,{long_gc,7}}" {
+				t.Errorf("two sessions sharing the system monitor: %s", got)
+			}
 			// Sanity: the harness tells the two apart, and a missing
 			// function is not mistaken for a refusal.
 			if got, err := node.TryEval(ProbeModule+":ets_tables(1, 2, 3).", erltest.EvalTimeout); err == nil ||
