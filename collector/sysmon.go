@@ -44,8 +44,8 @@ func init() {
 		})
 }
 
-// maxMonitorMillis is the largest time erlang:system_monitor/2 takes on
-// every release.
+// maxMonitorMillis bounds the times and the mailbox length given to the
+// probe (24 days of milliseconds), which checks the same bound.
 const maxMonitorMillis = math.MaxInt32
 
 // validateSysmonFlags checks the collector's flags before anything starts.

@@ -170,7 +170,8 @@ keeper(Sessions, Mine) ->
                                large_heap := pos_integer(), long_message_queue := pos_integer(),
                                names := 1..1000}.
 
-%% Milliseconds above 2^31 are refused by system_monitor/2 on some releases.
+%% The bounds are ours, not ERTS's (OTP 25 takes larger times): 2^31 - 1 ms
+%% is 24 days, which fits a small integer on any emulator.
 sysmon_valid(#{long_gc := G, long_schedule := S, large_heap := H, long_message_queue := Q,
                names := K} = T) when map_size(T) =:= 5 ->
     Ok = fun(V, Max) -> is_integer(V) andalso V >= 1 andalso V =< Max end,
