@@ -285,7 +285,10 @@ sysmon_claim(Settings) ->
 
 sysmon_loop(#sysmon{session = SRef} = S) ->
     receive
-        {monitor, Who, Event, Info} -> sysmon_loop(sysmon_count(Who, Event, Info, S));
+        {monitor, Who, Event, Info} when Event =:= long_gc; Event =:= long_schedule;
+                                         Event =:= large_heap; Event =:= busy_port;
+                                         Event =:= busy_dist_port; Event =:= long_message_queue ->
+            sysmon_loop(sysmon_count(Who, Event, Info, S));
         {read, From, Ref} -> From ! {Ref, sysmon_report(S)}, sysmon_loop(S);
         recheck ->
             Self = self(),
@@ -300,7 +303,7 @@ sysmon_loop(#sysmon{session = SRef} = S) ->
             sysmon_claim(S#sysmon.settings),
             sysmon_loop(S#sysmon{paused = false});
         {'DOWN', SRef, process, _, _} -> exit(normal);
-        _ -> sysmon_loop(S)
+        _ -> sysmon_loop(S)  % not an event we asked for: its counter would be unbounded
     end.
 
 %% long_message_queue false is a queue falling back below half the
@@ -409,6 +412,8 @@ sysmon_name(P, _) when is_port(P) ->
             end;
         undefined -> <<"closed">>
     end;
+%% Any process may send the monitor a message of an event's shape; one that
+%% names neither a pid nor a port is counted, not a crash of the monitor.
 sysmon_name(_, _) -> <<"unknown">>.
 
 sysmon_key(Key, Found) ->
