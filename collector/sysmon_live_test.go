@@ -179,8 +179,13 @@ func TestLiveSysmonOverload(t *testing.T) {
 		if m := value(t, fams, "beam_system_monitor_memory_bytes"); m > 1<<20 {
 			t.Errorf("the monitor process holds %v bytes after its overload", m)
 		}
-		if v := value(t, fams, "beam_system_monitor_events_total", "event", "large_heap"); v < 20000 {
-			t.Errorf("%v large_heap events counted, the monitor had more than 20,000 queued", v)
+		// Mostly large_heap; a loaded machine makes some long_gc too.
+		var events float64
+		for _, m := range fams["beam_system_monitor_events_total"].GetMetric() {
+			events += m.GetCounter().GetValue()
+		}
+		if events < 20000 {
+			t.Errorf("%v events counted, the monitor had more than 20,000 queued", events)
 		}
 	})
 }
