@@ -47,13 +47,25 @@ func TestLiveSysmonEvents(t *testing.T) {
 						true -> [lists:seq(1, 100000) | Acc];
 						false -> erlang:garbage_collect(), Acc
 					end) end end)([]) end), ok.`)
-		waitFor(t, "a long GC of sysmon_gc_hog and a large heap of sysmon_heap_grower", func() bool {
+		// A third, unregistered and started by proc_lib, is named by its
+		// proc_lib label where the release has labels (27 and later); on
+		// 25 the dictionary is not read, so it is proc_lib's own call.
+		labelled, label := "sysmon_labelled", "proc_lib:set_label({sysmon_labelled, 1}),"
+		if otp == "25" {
+			labelled, label = "proc_lib:init_p/3", "" // proc_lib:spawn/1 of a fun
+		}
+		node.Eval(t, `P = proc_lib:spawn(fun() -> `+label+`
+				L = lists:seq(1, 2000000),
+				(fun F() -> erlang:garbage_collect(), receive stop -> length(L) after 200 -> F() end end)() end),
+			register(sysmon_labelled_pid_holder, spawn(fun() -> receive stop -> P ! stop end end)), ok.`)
+		waitFor(t, "long GCs of sysmon_gc_hog and "+labelled+", a large heap of sysmon_heap_grower", func() bool {
 			fams = l.scrape(t)
 			gc, _ := lookup(fams, "beam_system_monitor_events_by_source_total", "event", "long_gc", "source", "sysmon_gc_hog")
+			lgc, _ := lookup(fams, "beam_system_monitor_events_by_source_total", "event", "long_gc", "source", labelled)
 			heap, _ := lookup(fams, "beam_system_monitor_events_by_source_total", "event", "large_heap", "source", "sysmon_heap_grower")
-			return gc > 0 && heap > 0
+			return gc > 0 && lgc > 0 && heap > 0
 		})
-		node.Eval(t, "sysmon_gc_hog ! stop, sysmon_heap_grower ! stop, ok.")
+		node.Eval(t, "sysmon_gc_hog ! stop, sysmon_heap_grower ! stop, sysmon_labelled_pid_holder ! stop, ok.")
 		// The parts add up to their event's total, and the histogram holds
 		// every long GC counted, none below the threshold.
 		for _, event := range []string{"long_gc", "large_heap"} {

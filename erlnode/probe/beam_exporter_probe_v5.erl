@@ -233,7 +233,7 @@ sysmon_init(Session, #{large_heap := Bytes} = T) ->
         ++ [{long_message_queue, {Q div 2, Q}} || has_long_message_queue(),
                                                  Q <- [maps:get(long_message_queue, T)]],
     S = #sysmon{session = SRef, thresholds = T, settings = Settings, names_max = maps:get(names, T),
-                ctx = name_context(),
+                ctx = sysmon_context(),
                 gc_counts = erlang:make_tuple(length(?SYSMON_GC_BOUNDS) + 1, 0)},
     sysmon_register(Session, S).
 
@@ -415,6 +415,17 @@ sysmon_name(P, _) when is_port(P) ->
 %% Any process may send the monitor a message of an event's shape; one that
 %% names neither a pid nor a port is counted, not a crash of the monitor.
 sysmon_name(_, _) -> <<"unknown">>.
+
+%% name_context/0, but whether process_info/2 takes {dictionary, Key} in an
+%% item list, which is the form sysmon_name/2 uses (seen on 27 and 29; 26.2
+%% is not tested, so it is asked rather than assumed).
+sysmon_context() ->
+    {HasLabel, _} = name_context(),
+    OneKey = try erlang:process_info(self(), [registered_name, {dictionary, '$initial_call'}]) of
+                 _ -> true
+             catch error:badarg -> false
+             end,
+    {HasLabel, OneKey}.
 
 sysmon_key(Key, Found) ->
     case lists:keyfind({dictionary, Key}, 1, Found) of
