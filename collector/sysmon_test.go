@@ -2,6 +2,9 @@ package collector
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +199,39 @@ func TestValidateSysmonFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want one about %s", c, err, c.want)
 		}
+	}
+}
+
+// The fuzz corpus's captured seed is the reply exactly as a real OTP 25 node
+// encodes it: its small-integer lists arrive as strings (STRING_EXT), which
+// the hand-written term above does not show.
+func TestParseSysmonCapturedEncoding(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzParseSysmon", "captured"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	quoted := strings.TrimSuffix(strings.TrimPrefix(lines[len(lines)-1], "[]byte("), ")")
+	data, err := strconv.Unquote(quoted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	term, ok := fuzzTerm([]byte(data))
+	if !ok {
+		t.Fatal("the captured seed is not a term")
+	}
+	r, err := parseSysmon(term)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.owner != "beam_exporter" || r.events["long_gc"] < 1 || r.gc.count != uint64(r.events["long_gc"]) {
+		t.Errorf("captured reply decoded as %+v", r)
+	}
+	found := false
+	for _, s := range r.sources {
+		found = found || (s.event == "long_gc" && s.source == "gc_hog")
+	}
+	if !found {
+		t.Errorf("no long_gc source gc_hog in %+v", r.sources)
 	}
 }
