@@ -68,8 +68,9 @@ type registration struct {
 	factory func() Collector
 	// validate checks the collector's own flags; nil when it has none.
 	validate func() error
-	// session is what the collector needs the probe session to keep on.
-	session erlnode.SessionOptions
+	// session is what the collector needs the probe session to keep on;
+	// a function, because it may depend on flags parsed after init.
+	session func() erlnode.SessionOptions
 
 	enabled *bool // --[no-]collector.<name>
 	named   bool  // set when the command line gives that flag
@@ -106,8 +107,8 @@ func (r *registration) validatedBy(validate func() error) *registration {
 }
 
 // needs asks the probe session of every node the collector runs on to keep
-// what session names switched on.
-func (r *registration) needs(session erlnode.SessionOptions) *registration {
+// what session returns switched on; it is called once the flags are parsed.
+func (r *registration) needs(session func() erlnode.SessionOptions) *registration {
 	r.session = session
 	return r
 }
@@ -147,8 +148,12 @@ func Enabled() []string {
 func Session(names []string) erlnode.SessionOptions {
 	var s erlnode.SessionOptions
 	for _, name := range names {
-		if r, ok := registry[name]; ok {
-			s.MicrostateAccounting = s.MicrostateAccounting || r.session.MicrostateAccounting
+		if r, ok := registry[name]; ok && r.session != nil {
+			need := r.session()
+			s.MicrostateAccounting = s.MicrostateAccounting || need.MicrostateAccounting
+			if need.SystemMonitor != nil {
+				s.SystemMonitor = need.SystemMonitor
+			}
 		}
 	}
 	return s

@@ -3,6 +3,7 @@ package collector
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 )
@@ -69,5 +70,15 @@ func TestSession(t *testing.T) {
 	}
 	if !Session([]string{"memory", "msacc"}).MicrostateAccounting {
 		t.Error("the msacc collector does not keep microstate accounting on")
+	}
+	// Only the sysmon collector asks for the system monitor, with the
+	// thresholds of its flags.
+	if Session(Enabled()).SystemMonitor != nil {
+		t.Error("the default collectors install a system monitor")
+	}
+	sm := Session([]string{"memory", "sysmon"}).SystemMonitor
+	if sm == nil || sm.LongGC != 100*time.Millisecond || sm.LongSchedule != 100*time.Millisecond ||
+		sm.LargeHeapBytes != 100<<20 || sm.LongMessageQueue != 10000 || sm.Names != 20 {
+		t.Errorf("the sysmon collector asks for %+v, not the flags' defaults", sm)
 	}
 }

@@ -20,5 +20,5 @@
 //	node.go scheduler.go schedulers.go run_queue.go memory.go
 //	system_limits.go gc.go reductions.go runtime.go processes.go
 //	ets.go locks.go msacc.go dist.go mnesia.go ports.go
-//	allocators.go os_memory.go persistent_terms.go
+//	allocators.go os_memory.go persistent_terms.go sysmon.go
 package collector

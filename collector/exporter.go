@@ -124,7 +124,11 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 			success := 1.0
 			if err != nil {
 				success = 0
-				metrics = nil
+				// An unavailable collector keeps what it sent before it
+				// said so: the reason, such as sysmon's owner="other".
+				if !errors.Is(err, errUnavailable) {
+					metrics = nil
+				}
 			}
 			mu.Lock()
 			defer mu.Unlock()

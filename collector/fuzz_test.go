@@ -434,3 +434,44 @@ func FuzzParseMnesia(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseSysmon(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		term, ok := fuzzTerm(data)
+		if !ok {
+			return
+		}
+		r, err := parseSysmon(term)
+		if err != nil {
+			return
+		}
+		for e, v := range r.events {
+			checkCount(t, e, v)
+		}
+		if len(r.sources) > maxTopN+2*len(sysmonEvents) {
+			t.Fatalf("%d sources, more than the monitor keeps", len(r.sources))
+		}
+		for _, s := range r.sources {
+			checkCount(t, s.source, s.count)
+			if !utf8.ValidString(s.source) {
+				t.Fatalf("source %q is not UTF-8", s.source)
+			}
+		}
+		checkCount(t, "queue", r.queue)
+		checkCount(t, "memory", r.memory)
+		checkCount(t, "long gc sum", r.gc.sum)
+		for le, n := range r.gc.buckets {
+			if n > r.gc.count || math.IsNaN(le) || math.IsInf(le, 0) {
+				t.Fatalf("bucket %v holds %d of %d", le, n, r.gc.count)
+			}
+		}
+		// A valid reply makes valid metrics.
+		ch := make(chan prometheus.Metric, 64)
+		go func() {
+			defer close(ch)
+			_ = sysmonCollector{}.Update(context.Background(), &fakeNode{replies: sysmonReplies(term)}, ch)
+		}()
+		for range ch {
+		}
+	})
+}

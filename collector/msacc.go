@@ -16,7 +16,7 @@ import (
 // a default may cost the node.
 func init() {
 	register("msacc", false, TierSlow, func() Collector { return msaccCollector{} }).
-		needs(erlnode.SessionOptions{MicrostateAccounting: true})
+		needs(func() erlnode.SessionOptions { return erlnode.SessionOptions{MicrostateAccounting: true} })
 }
 
 var msaccDesc = prometheus.NewDesc(namespace+"_msacc_seconds_total",

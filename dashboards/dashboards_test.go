@@ -83,6 +83,9 @@ var knownMetrics = []string{
 	"beam_memory_used_bytes",
 	"beam_persistent_terms",
 	"beam_persistent_term_memory_bytes",
+	"beam_system_monitor_events_total",
+	"beam_system_monitor_events_by_source_total",
+	"beam_system_monitor_long_gc_seconds_sum",
 }
 
 // knownNames is knownMetrics plus the series the shipped recording rules
@@ -120,6 +123,8 @@ var conditionalMetrics = map[string]bool{
 	"beam_mnesia_transaction_log_writes_total": true,
 	"beam_mnesia_table_memory_bytes":           true,
 	"beam_mnesia_table_records":                true,
+	// A source of system monitor events has a series once it had an event.
+	"beam_system_monitor_events_by_source_total": true,
 	// Linux nodes only.
 	"beam_os_resident_memory_bytes": true,
 }
@@ -417,13 +422,16 @@ func thresholdWindows(t *testing.T) map[string]bool {
 // optInMetrics come from collectors that are off by default: a panel reading
 // one must name the flag in its description.
 var optInMetrics = map[string]string{"beam_msacc_seconds_total": "--collector.msacc",
-	"beam_mnesia_held_locks":                   "--collector.mnesia",
-	"beam_mnesia_lock_queue_length":            "--collector.mnesia",
-	"beam_mnesia_transactions_total":           "--collector.mnesia",
-	"beam_mnesia_transaction_restarts_total":   "--collector.mnesia",
-	"beam_mnesia_transaction_log_writes_total": "--collector.mnesia",
-	"beam_mnesia_table_memory_bytes":           "--collector.mnesia",
-	"beam_mnesia_table_records":                "--collector.mnesia",
+	"beam_mnesia_held_locks":                     "--collector.mnesia",
+	"beam_mnesia_lock_queue_length":              "--collector.mnesia",
+	"beam_mnesia_transactions_total":             "--collector.mnesia",
+	"beam_mnesia_transaction_restarts_total":     "--collector.mnesia",
+	"beam_mnesia_transaction_log_writes_total":   "--collector.mnesia",
+	"beam_mnesia_table_memory_bytes":             "--collector.mnesia",
+	"beam_mnesia_table_records":                  "--collector.mnesia",
+	"beam_system_monitor_events_total":           "--collector.sysmon",
+	"beam_system_monitor_events_by_source_total": "--collector.sysmon",
+	"beam_system_monitor_long_gc_seconds_sum":    "--collector.sysmon",
 }
 
 // grafanaRanges are the ranges that follow the time picker and the graph's
@@ -764,6 +772,11 @@ func syntheticSeries() map[string]string {
 		for _, reason := range []string{"connection_closed", "net_tick_timeout", "disconnect"} {
 			s["beam_dist_disconnections_total"+l(`reason="`+reason+`"`)] = counter(0.02 * k)
 		}
+		for _, e := range []string{"long_gc", "long_schedule", "large_heap", "busy_port", "busy_dist_port"} {
+			s["beam_system_monitor_events_total"+l(`event="`+e+`"`)] = counter(k)
+		}
+		s["beam_system_monitor_events_by_source_total"+l(`event="long_gc",source="my_app_worker"`)] = counter(k)
+		s["beam_system_monitor_long_gc_seconds_sum"+l("")] = counter(0.2 * k)
 		s["beam_os_resident_memory_bytes"+l("")] = gauge(3e8 * k)
 		for i, a := range []string{"binary_alloc", "eheap_alloc", "ll_alloc"} {
 			for j, c := range []string{"mbcs", "sbcs"} {

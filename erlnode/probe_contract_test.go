@@ -12,6 +12,9 @@ import (
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
 )
 
+// sysmonOpts is the session's system monitor option as the exporter sends it.
+const sysmonOpts = "#{long_gc => 100, long_schedule => 100, large_heap => 104857600, long_message_queue => 10000, names => 20}"
+
 func TestProbeContract(t *testing.T) {
 	// D is a deadline 20 s away, in the node's clock, as the exporter
 	// passes it.
@@ -30,6 +33,10 @@ func TestProbeContract(t *testing.T) {
 		"session(self(), #{}, D)",
 		"session(self(), #{msacc => false}, D)",
 		"session(self(), #{msacc => true}, D)",
+		"session(self(), #{sysmon => " + sysmonOpts + "}, D)",
+		"session(self(), #{msacc => false, sysmon => " + sysmonOpts + "}, D)",
+		"session(self(), #{sysmon => " + strings.ReplaceAll(sysmonOpts, "names => 20", "names => 1000") + "}, D)",
+		"system_monitor_events(D)",
 	}
 	// A deadline already passed answers {error, deadline}, whatever the call.
 	pastDeadline := []string{
@@ -39,6 +46,7 @@ func TestProbeContract(t *testing.T) {
 		"port_counts(10, D - 30000)",
 		"dist_events(self(), D - 30000)",
 		"session(self(), #{}, D - 30000)",
+		"system_monitor_events(D - 30000)",
 	}
 	// Each function's bounded argument, out of bounds and of the wrong type.
 	badCounts := []string{"0", "-1", "1001", "1 bsl 64", "-(1 bsl 64)", "10.0", "ten", `"10"`, "<<10>>", "[10]", "{10}", "#{n => 10}", "self()"}
@@ -57,8 +65,24 @@ func TestProbeContract(t *testing.T) {
 	// The deadline is an integer of the node's clock.
 	for _, d := range []string{"infinity", "1.0e12", `"D"`, "{D}"} {
 		outOfContract = append(outOfContract, "top_processes(10, 0, 0, 1, "+d+")", "ets_tables(10, "+d+")",
-			"lock_counters(10, "+d+")", "port_counts(10, "+d+")", "dist_events(self(), "+d+")", "session(self(), #{}, "+d+")")
+			"lock_counters(10, "+d+")", "port_counts(10, "+d+")", "dist_events(self(), "+d+")", "session(self(), #{}, "+d+")",
+			"system_monitor_events("+d+")")
 	}
+	// The system monitor's thresholds: each one missing, zero, too large or
+	// not an integer; an unknown one; and not a map.
+	for _, key := range []string{"long_gc", "long_schedule", "large_heap", "long_message_queue", "names"} {
+		for _, bad := range []string{"0", "-1", "1 bsl 64", "1.5", "infinity"} {
+			outOfContract = append(outOfContract, "session(self(), #{sysmon => maps:put("+key+", "+bad+", "+sysmonOpts+")}, D)")
+		}
+		outOfContract = append(outOfContract, "session(self(), #{sysmon => maps:remove("+key+", "+sysmonOpts+")}, D)")
+	}
+	outOfContract = append(outOfContract,
+		"session(self(), #{sysmon => maps:put(names, 1001, "+sysmonOpts+")}, D)",
+		"session(self(), #{sysmon => maps:put(long_gc, 1 bsl 31, "+sysmonOpts+")}, D)",
+		"session(self(), #{sysmon => maps:put(extra, 1, "+sysmonOpts+")}, D)",
+		"session(self(), #{sysmon => true}, D)",
+		"session(self(), #{sysmon => maps:to_list("+sysmonOpts+")}, D)",
+	)
 	outOfContract = append(outOfContract,
 		"dist_events(not_a_pid, D)",
 		"dist_events(<<\"pid\">>, D)",
@@ -147,6 +171,28 @@ func TestProbeContract(t *testing.T) {
 				register(%[1]s_msacc, spawn(fun() -> receive {join, P, _, _} -> exit(P, kill) end end)),
 				%[1]s:session(self(), #{msacc => true}, erlang:monotonic_time(millisecond) + 5000)`, ProbeModule)); got != "{error,session_died}" {
 				t.Errorf("a session killed before it was ready: %s, want {error,session_died}", got)
+			}
+			// Two sessions asking for the system monitor: the first holds it
+			// with its thresholds, the second reads the same monitor and
+			// takes over when the first goes; when both have gone, nothing
+			// is left.
+			if got := node.Eval(t, fmt.Sprintf(`D = erlang:monotonic_time(millisecond) + 10000,
+				SM = %[2]s,
+				Wait = fun W(F) -> case F() of true -> true; false -> timer:sleep(10), W(F) end end,
+				Wait(fun() -> erlang:system_monitor() =:= undefined end),
+				[O1, O2] = [spawn(fun() -> receive stop -> ok end end) || _ <- [1, 2]],
+				{ok, _} = %[1]s:session(O1, #{sysmon => SM}, D),
+				{ok, _} = %[1]s:session(O2, #{sysmon => SM#{long_gc => 7}}, D),
+				{M1, Gc1} = erlang:system_monitor(),
+				{ok, #{owner := Own1}} = %[1]s:system_monitor_events(D),
+				exit(O1, kill),
+				Wait(fun() -> case erlang:system_monitor() of {M, _} -> M =/= M1; _ -> false end end),
+				{_, Gc2} = erlang:system_monitor(),
+				{ok, #{owner := Own2}} = %[1]s:system_monitor_events(D),
+				exit(O2, kill),
+				Wait(fun() -> {erlang:system_monitor(), whereis(%[1]s_sysmon)} =:= {undefined, undefined} end),
+				{Own1, lists:keyfind(long_gc, 1, Gc1), Own2, lists:keyfind(long_gc, 1, Gc2)}`, ProbeModule, sysmonOpts)); got != "{beam_exporter,{long_gc,100},beam_exporter,{long_gc,7}}" {
+				t.Errorf("two sessions sharing the system monitor: %s", got)
 			}
 			// Sanity: the harness tells the two apart, and a missing
 			// function is not mistaken for a refusal.

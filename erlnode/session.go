@@ -19,6 +19,28 @@ type SessionOptions struct {
 	// MicrostateAccounting costs the node some throughput, so it is kept
 	// on only when asked for.
 	MicrostateAccounting bool
+	// SystemMonitor, when set, has the session install the node's system
+	// monitor with these thresholds, unless another process holds it.
+	SystemMonitor *SystemMonitorThresholds
+}
+
+// SystemMonitorThresholds are what makes an event of erlang:system_monitor/2.
+type SystemMonitorThresholds struct {
+	LongGC, LongSchedule time.Duration // whole milliseconds, at least 1
+	LargeHeapBytes       uint64        // the node turns it into words
+	LongMessageQueue     int           // messages; the event ends below half of it
+	Names                int           // {event, name} counters kept, 1-1000
+}
+
+// term is the session's sysmon option, as the probe's session/3 takes it.
+func (t SystemMonitorThresholds) term() etf.Map {
+	return etf.Map{
+		etf.Atom("long_gc"):            t.LongGC.Milliseconds(),
+		etf.Atom("long_schedule"):      t.LongSchedule.Milliseconds(),
+		etf.Atom("large_heap"):         int64(t.LargeHeapBytes),
+		etf.Atom("long_message_queue"): t.LongMessageQueue,
+		etf.Atom("names"):              t.Names,
+	}
 }
 
 // ErrProbeDisabled is returned when a collector needs the probe module and
@@ -123,6 +145,9 @@ func (c *Client) EnsureSession(ctx context.Context) error {
 		return err
 	}
 	opts := etf.Map{etf.Atom("msacc"): c.cfg.Session.MicrostateAccounting}
+	if sm := c.cfg.Session.SystemMonitor; sm != nil {
+		opts[etf.Atom("sysmon")] = sm.term()
+	}
 	reply, err := c.Call(ctx, ProbeModule, "session", c.local.self.Self(), opts, deadline)
 	if err != nil {
 		return fmt.Errorf("starting the probe session: %w", err)

@@ -2,7 +2,8 @@
 %%%
 %%% The exporter loads it with code:load_binary/3 and calls it over RPC. It is
 %%% read-only towards the node, except for the two statistics flags session/3
-%%% switches on and gives back; each call keeps its memory bounded whatever
+%%% switches on and gives back and the system monitor it may install when no
+%%% one else holds it; each call keeps its memory bounded whatever
 %%% the node holds, and arguments outside the contract get {error, badarg}.
 %%%
 %%% Every call takes an absolute Deadline, in this node's
@@ -16,11 +17,12 @@
 %%% copy, sessions and the msacc keeper included.
 -module(beam_exporter_probe_v5).
 -export([session/3, top_processes/5, ets_tables/2, lock_counters/2]).
--export([port_counts/2]).
+-export([port_counts/2, system_monitor_events/1]).
 -export([dist_events/2]).
 
 -define(KEEPER, beam_exporter_probe_v5_msacc).
 -define(SCAN, beam_exporter_probe_v5_scan).
+-define(SYSMON, beam_exporter_probe_v5_sysmon).
 -define(DIST_WATCHER, beam_exporter_probe_v5_dist).
 %% Most peers the dist watcher remembers; beyond, it forgets the one down longest.
 -define(PEERS_MAX, 1000).
@@ -37,22 +39,26 @@
 %% gets the atom `stop'. It enables scheduler_wall_time itself because ERTS
 %% keeps that flag on only while a process that enabled it lives, and an RPC
 %% worker dies right after the call. msacc => true also asks the msacc keeper
-%% for microstate accounting. Both are on by the time this returns {ok, _};
+%% for microstate accounting; sysmon => Thresholds starts the session's
+%% system monitor (sysmon_start/2), which installs erlang:system_monitor
+%% only if nobody holds it. All are settled by the time this returns {ok, _};
 %% a session that died before it was ready is {error, session_died}.
--spec session(Owner :: pid(), Opts :: #{msacc => boolean()}, Deadline :: integer()) ->
+-spec session(Owner :: pid(), Opts :: #{msacc => boolean(), sysmon => sysmon_thresholds()},
+              Deadline :: integer()) ->
           {ok, Session :: pid()} | {error, badarg | session_died | deadline}.
 session(Owner, Opts, Deadline) when is_pid(Owner), is_map(Opts), is_integer(Deadline) ->
-    case Opts of
-        #{msacc := Msacc} when is_boolean(Msacc), map_size(Opts) =:= 1 ->
-            start_session(Owner, Msacc, Deadline);
-        #{} when map_size(Opts) =:= 0 -> start_session(Owner, false, Deadline);
-        #{} -> {error, badarg}
+    Msacc = maps:get(msacc, Opts, false),
+    Sysmon = maps:get(sysmon, Opts, none),
+    Known = maps:size(maps:without([msacc, sysmon], Opts)) =:= 0,
+    case Known andalso is_boolean(Msacc) andalso (Sysmon =:= none orelse sysmon_valid(Sysmon)) of
+        true -> start_session(Owner, Msacc, Sysmon, Deadline);
+        false -> {error, badarg}
     end;
 session(_, _, _) -> {error, badarg}.
 
-start_session(Owner, Msacc, Deadline) ->
+start_session(Owner, Msacc, Sysmon, Deadline) ->
     Caller = self(),
-    {Pid, Ref} = spawn_monitor(fun() -> session_init(Owner, Msacc, Caller, Deadline) end),
+    {Pid, Ref} = spawn_monitor(fun() -> session_init(Owner, Msacc, Sysmon, Caller, Deadline) end),
     receive
         {Pid, ready} -> demonitor(Ref, [flush]), {ok, Pid};
         {'DOWN', Ref, process, Pid, deadline} -> {error, deadline};
@@ -63,14 +69,16 @@ start_session(Owner, Msacc, Deadline) ->
     end.
 
 %% A session killed outright does no cleanup: ERTS drops its
-%% scheduler_wall_time reference and the keeper sees it go.
-session_init(Owner, Msacc, Caller, Deadline) ->
+%% scheduler_wall_time reference, and the keeper and the system monitor see
+%% it go.
+session_init(Owner, Msacc, Sysmon, Caller, Deadline) ->
     Ref = monitor(process, Owner),
     erlang:system_flag(scheduler_wall_time, true),
     Keeper = case Msacc of
                  true -> msacc_join(false, Deadline);
                  false -> none
              end,
+    Sysmon =:= none orelse sysmon_start(Sysmon, Deadline),
     Caller ! {self(), ready},
     session_wait(Ref, Keeper).
 
@@ -252,6 +260,332 @@ down_reason(R) ->
     case lists:member(R, Known) of
         true -> R;
         false -> other
+    end.
+
+%%% -------------------------------------------------------- system monitor
+
+%% A node has one system monitor, set by whoever calls erlang:system_monitor/2
+%% last: there is no compare-and-set, and no way to share it. A session asked
+%% for it starts one monitor process, which monitors the session and exits
+%% with it; ERTS clears the node's system monitor when the process holding it
+%% terminates, however it ends (seen on OTP 25, 27 and 29), so a dropped or
+%% killed session leaves nothing behind. The monitor process registers as
+%% ?SYSMON first, so that of the sessions of several exporters on one node
+%% exactly one tries to hold the system monitor and the others read its
+%% counts: the thresholds are those of the session that got the name, and a
+%% waiting session takes over when that one goes.
+%%
+%% long_gc and long_schedule are milliseconds, large_heap bytes (turned into
+%% words here), long_message_queue the queue length that starts an event
+%% (it ends below half of it); names bounds the {Event, Name} counters.
+-type sysmon_thresholds() :: #{long_gc := pos_integer(), long_schedule := pos_integer(),
+                               large_heap := pos_integer(), long_message_queue := pos_integer(),
+                               names := 1..1000}.
+
+%% The bounds are ours, not ERTS's (OTP 25 takes larger times): 2^31 - 1 ms
+%% is 24 days, which fits a small integer on any emulator.
+sysmon_valid(#{long_gc := G, long_schedule := S, large_heap := H, long_message_queue := Q,
+               names := K} = T) when map_size(T) =:= 5 ->
+    Ok = fun(V, Max) -> is_integer(V) andalso V >= 1 andalso V =< Max end,
+    Ok(G, 1 bsl 31 - 1) andalso Ok(S, 1 bsl 31 - 1) andalso Ok(H, 1 bsl 48)
+        andalso Ok(Q, 1 bsl 31 - 1) andalso Ok(K, 1000);
+sysmon_valid(_) -> false.
+
+%% While more events than this wait in the monitor's mailbox, events are
+%% counted by type but not named: naming costs a process_info, counting a
+%% map update, so a flood is worked off at the cheaper rate.
+-define(SYSMON_BACKLOG, 1000).
+%% A mailbox this long means events come faster than even counting them
+%% goes: the monitor lets the system monitor go (an overload), counts what
+%% is queued, and installs it again ?SYSMON_PAUSE_MS later if nobody else
+%% took it meanwhile. This bounds its mailbox, and the node's memory for it.
+-define(SYSMON_OVERLOAD, 10000).
+-define(SYSMON_PAUSE_MS, 10000).
+%% How often the monitor checks that it still holds the system monitor, or
+%% installs it if whoever held it has let it go.
+-define(SYSMON_RECHECK_MS, 30000).
+%% A safety net: the counters are bounded far below this (words). A monitor
+%% killed by it clears the node's system monitor, and the logger says why.
+-define(SYSMON_MAX_HEAP, 1 bsl 20).
+%% Upper bounds of the long GC histogram, milliseconds; the last bucket is
+%% everything above.
+-define(SYSMON_GC_BOUNDS, [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000]).
+
+-record(sysmon, {session, thresholds, settings, names_max, ctx,
+                 events = #{}, names = #{}, gc_counts, gc_sum_ms = 0,
+                 overloads = 0, paused = false}).
+
+%% Called by the session: waits until the monitor process has tried once to
+%% take the system monitor, so that the first read after session/3 sees the
+%% outcome.
+sysmon_start(Thresholds, Deadline) ->
+    Session = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> sysmon_init(Session, Thresholds) end),
+    receive
+        {Pid, settled} -> demonitor(Ref, [flush]), true;
+        {'DOWN', Ref, process, Pid, _} -> true  % reads find no monitor of ours
+    after remaining(Deadline) -> exit(deadline)
+    end.
+
+%% Events arrive as messages ERTS writes; off_heap keeps them out of the
+%% heap that each garbage collection of this process copies. High priority
+%% lets it keep up with the processes whose events it counts: at normal
+%% priority, beside 200 processes collecting in a loop on 2 schedulers, its
+%% mailbox reached 155,000 events and 57 MB; at high, 135 events and 90 KB.
+%% Each event costs it about 40 reductions, far less than the collection
+%% or the descheduling that made it.
+sysmon_init(Session, #{large_heap := Bytes} = T) ->
+    SRef = monitor(process, Session),
+    process_flag(message_queue_data, off_heap),
+    process_flag(priority, high),
+    process_flag(max_heap_size, #{size => ?SYSMON_MAX_HEAP, kill => true, error_logger => true}),
+    Words = max(1, Bytes div erlang:system_info(wordsize)),
+    Settings = [{long_gc, maps:get(long_gc, T)}, {long_schedule, maps:get(long_schedule, T)},
+                {large_heap, Words}, busy_port, busy_dist_port]
+        ++ [{long_message_queue, {Q div 2, Q}} || has_long_message_queue(),
+                                                 Q <- [maps:get(long_message_queue, T)]],
+    S = #sysmon{session = SRef, thresholds = T, settings = Settings, names_max = maps:get(names, T),
+                ctx = sysmon_context(),
+                gc_counts = erlang:make_tuple(length(?SYSMON_GC_BOUNDS) + 1, 0)},
+    sysmon_register(Session, S).
+
+%% long_message_queue is absent on OTP 25 (system_monitor/2 answers badarg)
+%% and present on 27 and 29; OTP 26 is not tested, so it is not asked there.
+has_long_message_queue() ->
+    list_to_integer(erlang:system_info(otp_release)) >= 27.
+
+%% register/2 is atomic: of two sessions racing, one holds the name and the
+%% other waits for it to go.
+sysmon_register(Session, #sysmon{session = SRef} = S) ->
+    try register(?SYSMON, self()) of
+        true ->
+            sysmon_claim(S#sysmon.settings),
+            Session ! {self(), settled},
+            erlang:send_after(?SYSMON_RECHECK_MS, self(), recheck),
+            sysmon_loop(S)
+    catch error:badarg ->
+        case whereis(?SYSMON) of
+            undefined -> sysmon_register(Session, S);
+            Holder ->
+                HRef = monitor(process, Holder),
+                Session ! {self(), settled},
+                receive
+                    {'DOWN', HRef, process, _, _} -> sysmon_register(Session, S);
+                    {'DOWN', SRef, process, _, _} -> exit(normal)
+                end
+        end
+    end.
+
+%% Installs this process as the system monitor only if nobody holds it. The
+%% check and the set are two calls: a process that sets its own monitor in
+%% between is overwritten by ours, and system_monitor/2 hands us its setting,
+%% which we put back at once. Its events during those two calls come to us
+%% and are lost to it; that window is all the harm, and it has no cure
+%% without a compare-and-set in ERTS.
+sysmon_claim(Settings) ->
+    case erlang:system_monitor() of
+        undefined ->
+            case erlang:system_monitor(self(), Settings) of
+                undefined -> ok;
+                Previous ->
+                    try erlang:system_monitor(Previous) of _ -> ok
+                    catch error:badarg -> ok  % its holder has gone: ours stays
+                    end
+            end;
+        _ -> ok
+    end.
+
+sysmon_loop(#sysmon{session = SRef} = S) ->
+    receive
+        {monitor, Who, Event, Info} when Event =:= long_gc; Event =:= long_schedule;
+                                         Event =:= large_heap; Event =:= busy_port;
+                                         Event =:= busy_dist_port; Event =:= long_message_queue ->
+            sysmon_loop(sysmon_count(Who, Event, Info, S));
+        {read, From, Ref} -> From ! {Ref, sysmon_report(S)}, sysmon_loop(S);
+        recheck ->
+            Self = self(),
+            case erlang:system_monitor() of
+                {Self, _} -> ok;
+                _ when S#sysmon.paused -> ok;
+                _ -> sysmon_claim(S#sysmon.settings)
+            end,
+            erlang:send_after(?SYSMON_RECHECK_MS, self(), recheck),
+            sysmon_loop(S);
+        resume ->
+            sysmon_claim(S#sysmon.settings),
+            sysmon_loop(S#sysmon{paused = false});
+        {'DOWN', SRef, process, _, _} -> exit(normal);
+        _ -> sysmon_loop(S)  % not an event we asked for: its counter would be unbounded
+    end.
+
+%% long_message_queue false is a queue falling back below half the
+%% threshold: the end of an event already counted.
+sysmon_count(_, long_message_queue, false, S) -> S;
+sysmon_count(Who, Event, Info, #sysmon{events = Events} = S) ->
+    S1 = S#sysmon{events = maps:update_with(Event, fun(N) -> N + 1 end, 1, Events)},
+    S2 = case Event of
+             long_gc -> sysmon_gc(Info, S1);
+             _ -> S1
+         end,
+    Subject = case Event of
+                  busy_port -> Info;       % the port; Who is the process it suspended
+                  busy_dist_port -> Info;
+                  _ -> Who
+              end,
+    {message_queue_len, Q} = erlang:process_info(self(), message_queue_len),
+    S3 = case Q >= ?SYSMON_OVERLOAD andalso not S2#sysmon.paused of
+             true -> sysmon_pause(S2);
+             false -> S2
+         end,
+    Name = case Q < ?SYSMON_BACKLOG of
+               true -> sysmon_name(Subject, S#sysmon.ctx);
+               false -> unclassified
+           end,
+    sysmon_name_count(Event, Name, S3).
+
+%% Lets the system monitor go if it is still ours, with the same care as
+%% sysmon_claim/1: a setting that another process made between the check
+%% and the clearing is put back.
+sysmon_pause(#sysmon{overloads = N} = S) ->
+    Self = self(),
+    case erlang:system_monitor() of
+        {Self, _} ->
+            case erlang:system_monitor(undefined) of
+                {Self, _} -> ok;
+                undefined -> ok;
+                Previous -> try erlang:system_monitor(Previous) catch error:badarg -> ok end
+            end;
+        _ -> ok
+    end,
+    erlang:send_after(?SYSMON_PAUSE_MS, self(), resume),
+    S#sysmon{overloads = N + 1, paused = true}.
+
+sysmon_gc(Info, #sysmon{gc_counts = Counts, gc_sum_ms = Sum} = S) when is_list(Info) ->
+    case lists:keyfind(timeout, 1, Info) of
+        {timeout, Ms} when is_integer(Ms), Ms >= 0 ->
+            I = sysmon_bucket(Ms, ?SYSMON_GC_BOUNDS, 1),
+            S#sysmon{gc_counts = setelement(I, Counts, element(I, Counts) + 1), gc_sum_ms = Sum + Ms};
+        _ -> S
+    end;
+sysmon_gc(_, S) -> S.
+
+sysmon_bucket(Ms, [Bound | _], I) when Ms =< Bound -> I;
+sysmon_bucket(Ms, [_ | Bounds], I) -> sysmon_bucket(Ms, Bounds, I + 1);
+sysmon_bucket(_, [], I) -> I.
+
+%% The first names_max {Event, Name} pairs keep a counter each for the
+%% monitor's life; later names count as <<"other">>. A name never loses its
+%% counter, so no series of a counter vanishes and comes back while the
+%% monitor lives; the price is that a name first seen late is only "other".
+sysmon_name_count(Event, unclassified, #sysmon{names = Names} = S) ->
+    S#sysmon{names = sysmon_bump({Event, <<"unclassified">>}, Names)};
+sysmon_name_count(Event, Name, #sysmon{names = Names, names_max = Max} = S) ->
+    Key = case is_map_key({Event, Name}, Names) orelse sysmon_named(Names) < Max of
+              true -> {Event, Name};
+              false -> {Event, <<"other">>}
+          end,
+    S#sysmon{names = sysmon_bump(Key, Names)}.
+
+sysmon_bump(Key, Names) -> maps:update_with(Key, fun(N) -> N + 1 end, 1, Names).
+
+%% The catch-all keys do not take a place among the names.
+sysmon_named(Names) ->
+    map_size(Names) - length([K || {_, N} = K <- maps:keys(Names),
+                                   N =:= <<"other">> orelse N =:= <<"unclassified">>]).
+
+%% One process_info per event, whose items never copy the dictionary: on OTP
+%% 26.2 and later {dictionary, Key} reads one key (proc_lib's initial call,
+%% and from OTP 27 its label); earlier releases get the registered name and
+%% the initial call alone, which for a proc_lib process is proc_lib:init_p/5.
+sysmon_name(P, {HasLabel, OneKey}) when is_pid(P) ->
+    Keys = [{dictionary, '$initial_call'} || OneKey] ++ [{dictionary, '$process_label'} || OneKey, HasLabel],
+    case erlang:process_info(P, [registered_name, initial_call | Keys]) of
+        [{registered_name, Reg}, {initial_call, Init} | Found] ->
+            Recorded = sysmon_key('$initial_call', Found),
+            Label = sysmon_key('$process_label', Found),
+            Call = case {Init, Recorded} of
+                       {{proc_lib, init_p, _}, {_, _, _}} -> mfa(Recorded);
+                       _ -> mfa(Init)
+                   end,
+            case {Reg, Label} of
+                {[], undefined} -> cap(Call);
+                {[], _} -> cap(label_name(Label));
+                _ -> cap(atom_text(Reg))
+            end;
+        undefined -> <<"exited">>
+    end;
+sysmon_name(P, _) when is_port(P) ->
+    case erlang:port_info(P, os_pid) of
+        {os_pid, OsPid} when is_integer(OsPid) -> <<"spawn">>;
+        {os_pid, _} ->
+            case erlang:port_info(P, name) of
+                {name, Name} -> driver_text(Name);
+                undefined -> <<"closed">>
+            end;
+        undefined -> <<"closed">>
+    end;
+%% Any process may send the monitor a message of an event's shape; one that
+%% names neither a pid nor a port is counted, not a crash of the monitor.
+sysmon_name(_, _) -> <<"unknown">>.
+
+%% name_context/0, but whether process_info/2 takes {dictionary, Key} in an
+%% item list, which is the form sysmon_name/2 uses (seen on 27 and 29; 26.2
+%% is not tested, so it is asked rather than assumed).
+sysmon_context() ->
+    {HasLabel, _} = name_context(),
+    OneKey = try erlang:process_info(self(), [registered_name, {dictionary, '$initial_call'}]) of
+                 _ -> true
+             catch error:badarg -> false
+             end,
+    {HasLabel, OneKey}.
+
+sysmon_key(Key, Found) ->
+    case lists:keyfind({dictionary, Key}, 1, Found) of
+        {_, Value} -> Value;
+        false -> undefined
+    end.
+
+sysmon_report(#sysmon{events = Events, names = Names, thresholds = T, gc_counts = Gc, gc_sum_ms = Sum,
+                      overloads = Overloads}) ->
+    {message_queue_len, Queue} = erlang:process_info(self(), message_queue_len),
+    {memory, Memory} = erlang:process_info(self(), memory),
+    #{events => Events,
+      names => [{E, N, C} || {{E, N}, C} <- maps:to_list(Names)],
+      thresholds => T,
+      long_gc_bounds_ms => ?SYSMON_GC_BOUNDS,
+      long_gc_counts => tuple_to_list(Gc),
+      long_gc_sum_ms => Sum,
+      long_message_queue => has_long_message_queue(),
+      overloads => Overloads, queue => Queue, memory => Memory}.
+
+%% Who holds the node's system monitor, and if it is an exporter session's
+%% monitor process, what it counted since it started: #{owner := none} when
+%% nobody holds it, #{owner := other} when another process does (its pid is
+%% not given, nor any of its settings). The counts come from the monitor
+%% process, so the answer waits behind the events queued before it.
+-spec system_monitor_events(Deadline :: integer()) ->
+          {ok, #{owner := none | other | beam_exporter, _ => _}} | {error, badarg | deadline}.
+system_monitor_events(Deadline) when is_integer(Deadline) ->
+    case remaining(Deadline) > 0 andalso erlang:system_monitor() of
+        false -> {error, deadline};
+        undefined -> {ok, #{owner => none}};
+        {Pid, _} ->
+            case whereis(?SYSMON) of
+                Pid -> sysmon_read(Pid, Deadline);
+                _ -> {ok, #{owner => other}}
+            end
+    end;
+system_monitor_events(_) -> {error, badarg}.
+
+sysmon_read(Pid, Deadline) ->
+    Ref = monitor(process, Pid),
+    Pid ! {read, self(), Ref},
+    receive
+        {Ref, Report} -> demonitor(Ref, [flush]), {ok, Report#{owner => beam_exporter}};
+        {'DOWN', Ref, process, Pid, _} -> {ok, #{owner => none}}
+    after remaining(Deadline) ->
+        demonitor(Ref, [flush]),
+        {error, deadline}
     end.
 
 %%% ----------------------------------------------------------- port counts

@@ -28,6 +28,14 @@ const hottest = 10
 // Shared expressions, written once so that the dashboards and the alerts read
 // the same quantity.
 
+// sysmonNote opens the description of every panel that reads the opt-in
+// sysmon collector.
+const sysmonNote = "Needs the opt-in sysmon collector (--collector.sysmon), and a node whose system monitor nobody else holds; otherwise this panel stays empty. "
+
+// sysmonSourceNote is sysmonNote for the panel whose series exist
+// only once a source had an event.
+const sysmonSourceNote = "Conditional: needs the opt-in sysmon collector (--collector.sysmon); a source has a series only once it had an event, so an uneventful node leaves this panel empty. "
+
 func (r renderer) gcShare() string {
 	return `sum without (state) (` + r.rate("beam_msacc_seconds_total", `thread_type="scheduler"`, `state=~"gc|gc_full"`) + `)
   /
@@ -217,6 +225,31 @@ sum by (job, instance) (`+r.rate("beam_msacc_seconds_total", `thread_type="sched
 				description: msaccNote + "Share of normal scheduler thread time (sleep included) spent in the gc and " +
 					"gc_full states of microstate accounting: the real GC time, which statistics(garbage_collection) " +
 					"cannot give. The line is the BEAMGCPressure level. A few percent is normal.",
+			},
+			{
+				typ: "timeseries", title: "System monitor events per second", unit: "ops", w: 8, h: 8, min: f(0),
+				targets: []target{ts(`sum by (job, instance, event) (`+r.rate("beam_system_monitor_events_total")+`)`, "{{instance}} {{event}}")},
+				description: sysmonNote + "Events of the node's system monitor above the exporter's thresholds: long_gc (one " +
+					"process's collection took --collector.sysmon.long-gc or more), long_schedule (a process or port ran " +
+					"that long unscheduled), large_heap, busy_port, busy_dist_port (a process was suspended sending to a " +
+					"busy port or distribution link) and long_message_queue (OTP 27+). Any steady rate of long_gc or " +
+					"long_schedule is latency the callers of those processes feel.",
+			},
+			{
+				typ: "timeseries", title: "Time in long GCs", unit: "percentunit", w: 8, h: 8, min: f(0),
+				targets: []target{ts(r.rate("beam_system_monitor_long_gc_seconds_sum"), "{{instance}}")},
+				description: sysmonNote + "Wall-clock seconds per second spent in garbage collections of one process that " +
+					"each took at least the long-gc threshold (100 ms by default), summed over processes: 10% is a " +
+					"tenth of one scheduler's time. Collections below the threshold are not in it; the GC share panel " +
+					"(msacc) has them all.",
+			},
+			{
+				typ: "timeseries", title: "System monitor events by source", unit: "ops", w: 8, h: 8, min: f(0), conditional: true,
+				targets: []target{ts(`topk(10, sum by (instance, event, source) (`+r.rate("beam_system_monitor_events_by_source_total")+`))`, "{{instance}} {{event}} {{source}}")},
+				description: sysmonSourceNote + "The processes (by stable name: registered name, proc_lib " +
+					"label or initial call) and port drivers behind the events, the ten busiest. other is every source " +
+					"after the first --collector.sysmon.top-n; unclassified, events counted while the monitor was behind. " +
+					"/top shows the same names with their pids.",
 			},
 			{
 				typ: "timeseries", title: "Reductions per second", unit: "ops", w: 8, h: 8, min: f(0),
