@@ -275,12 +275,14 @@ func TestLiveRankingsAgree(t *testing.T) {
 		}
 		t.Logf("busy_first at %d, busy_last at %d of %d processes", first, last, all)
 		_, e := connectOnly(t, node, "processes")
-		// Three rankings, judged by their median: a node stalled by the
+		// Five rankings, judged by their median: a node stalled by the
 		// machine (shared, 2 cores) just before one read leaves that
 		// process's steps to catch up after it, which no ranking method
 		// can see; a bias from the position in the table shows in all.
+		// (With three, one run of the suite on a heavily loaded machine put
+		// the medians 21% apart.)
 		var as, bs, halves []float64
-		for range 3 {
+		for range 5 {
 			fams := scrapeWithin(t, e, time.Minute)
 			rate := func(name string) float64 {
 				v, ok := lookup(fams, "beam_process_reductions_per_second", "process", name)
@@ -293,7 +295,7 @@ func TestLiveRankingsAgree(t *testing.T) {
 			t.Logf("busy_first %.0f/s, busy_last %.0f/s, half_work %.0f/s", a, b, half)
 			as, bs, halves = append(as, a), append(bs, b), append(halves, half)
 		}
-		median := func(xs []float64) float64 { slices.Sort(xs); return xs[1] }
+		median := func(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
 		a, b, half := median(as), median(bs), median(halves)
 		if d := math.Abs(a-b) / max(a, b); d > 0.15 {
 			t.Errorf("identical processes at %.0f and %.0f reductions per second (medians): %.0f%% apart", a, b, 100*d)
