@@ -15,7 +15,7 @@
 %%% again purges the older copy, which kills the processes still running that
 %%% copy, sessions and the msacc keeper included.
 -module(beam_exporter_probe_v5).
--export([session/3, top_processes/5, ets_tables/2, lock_counters/2]).
+-export([session/3, top_processes/6, ets_tables/2, lock_counters/2]).
 -export([port_counts/2]).
 
 -define(KEEPER, beam_exporter_probe_v5_msacc).
@@ -193,7 +193,8 @@ driver_text(Name) -> cap(text(Name)).
 %%% -------------------------------------------------------- top processes
 
 %% Ranks the processes by memory (bytes), message queue length and
-%% reductions per second, in two passes over one process list.
+%% reductions per second, in two passes over one process list, and with
+%% Groups > 0 sums the same figures by group (see groups below).
 %%
 %% At most one scan runs on the node at a time, whoever asks: the scan runs
 %% in a process of its own that holds the registered name ?SCAN while it
@@ -218,7 +219,8 @@ driver_text(Name) -> cap(text(Name)).
 %% the two chunks' durations (error_us, the largest for a ranked process).
 %% Beyond the bounded top-N sets, the memory that grows with the node is the
 %% process list (as processes/0 makes it), 8 bytes per process and 16 per
-%% chunk, held by the scan only.
+%% chunk, held by the scan only; with groups, 4 bytes more per process and
+%% one entry per group.
 %%
 %% Each Top is sorted by its value, descending, holds at most N entries and
 %% no zeros, and names its processes by pid (pid_to_list/1, as this node's
@@ -229,24 +231,40 @@ driver_text(Name) -> cap(text(Name)).
 %% label in full, what it runs and its figures at that moment, at one
 %% process_info each. window_us is the mean window; processes is how many
 %% the first pass read. The scan itself is left out.
+%%
+%% groups covers the processes of the slice, the same ones whose memory is
+%% read: the group of a process is its name as name/2 gives it, read as
+%% extra items of the call that reads its memory, so it costs no signal of
+%% its own. On a node without the one-key dictionary read (before OTP
+%% 26.2) the group of an unregistered proc_lib process is its initial call
+%% proc_lib:init_p/N, since copying every dictionary would cost more than
+%% the scan. Each group is {Name, Processes, MemoryBytes, MessageQueueLen,
+%% ReductionsPerSecond}, the last being the sum of its processes' rates as
+%% the reductions ranking computes them; the Groups largest by memory come
+%% first, and groups_other sums the rest, so that groups and groups_other
+%% add up to every process of the slice the first pass read.
 -spec top_processes(N :: 1..1000, WindowMs :: 0..60000, Slice :: 0..63, Slices :: 1..64,
-                    Deadline :: integer()) ->
+                    Groups :: 0..1000, Deadline :: integer()) ->
           {ok, #{memory := Top, message_queue_len := Top,
                  reductions := [{Pid :: binary(), PerSecond :: pos_integer(), WindowUs :: pos_integer()}],
                  details := [Details], window_us := non_neg_integer(),
-                 error_us := non_neg_integer(), processes := non_neg_integer()}}
+                 error_us := non_neg_integer(), processes := non_neg_integer(),
+                 groups := [{Name :: binary(), Processes :: pos_integer(), MemoryBytes :: non_neg_integer(),
+                             MessageQueueLen :: non_neg_integer(), ReductionsPerSecond :: non_neg_integer()}],
+                 groups_other := {Processes :: non_neg_integer(), MemoryBytes :: non_neg_integer(),
+                                  MessageQueueLen :: non_neg_integer(), ReductionsPerSecond :: non_neg_integer()}}}
         | {error, badarg | deadline | scan_failed}
       when Top :: [{Pid :: binary(), Value :: pos_integer()}],
            Details :: #{pid := binary(), name := binary(), label := binary(),
                         registered_name := binary(), current_function := binary(),
                         initial_call := binary(), memory := non_neg_integer(),
                         message_queue_len := non_neg_integer(), reductions := non_neg_integer()}.
-top_processes(N, WindowMs, Slice, Slices, Deadline)
+top_processes(N, WindowMs, Slice, Slices, Groups, Deadline)
   when is_integer(N), N >= 1, N =< 1000, is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000,
        is_integer(Slices), Slices >= 1, Slices =< 64, is_integer(Slice), Slice >= 0, Slice < Slices,
-       is_integer(Deadline) ->
+       is_integer(Groups), Groups >= 0, Groups =< 1000, is_integer(Deadline) ->
     Caller = self(),
-    {Pid, Ref} = spawn_monitor(fun() -> scan(Caller, N, WindowMs, Slice, Slices, Deadline) end),
+    {Pid, Ref} = spawn_monitor(fun() -> scan(Caller, N, WindowMs, Slice, Slices, Groups, Deadline) end),
     receive
         {Pid, Reply} -> demonitor(Ref, [flush]), Reply;
         {'DOWN', Ref, process, Pid, deadline} -> {error, deadline};
@@ -255,29 +273,34 @@ top_processes(N, WindowMs, Slice, Slices, Deadline)
         stop_process(Pid, Ref),
         {error, deadline}
     end;
-top_processes(_, _, _, _, _) -> {error, badarg}.
+top_processes(_, _, _, _, _, _) -> {error, badarg}.
 
-%% The scan's constants, passed as one tuple.
--record(scan, {me, slice, slices, deadline, base, caller}).
+%% The scan's constants, passed as one tuple. items is what the first pass
+%% reads of a process of the slice; groups whether it groups them.
+-record(scan, {me, slice, slices, deadline, base, caller, items, groups}).
 
-scan(Caller, N, WindowMs, Slice, Slices, DeadlineMs) ->
+scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     CRef = monitor(process, Caller),
     scan_lock(CRef, DeadlineMs),
     Deadline = erlang:convert_time_unit(DeadlineMs, millisecond, native),
+    Ctx = name_context(),
     Ps = erlang:processes(),
     None = {N, 0, gb_sets:empty()},
     T0 = erlang:monotonic_time(),
-    S = #scan{me = self(), slice = Slice, slices = Slices, deadline = Deadline, base = T0, caller = CRef},
-    {Count, Total, Before, Stamps, Mem, Mql} = first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, S),
+    S = #scan{me = self(), slice = Slice, slices = Slices, deadline = Deadline, base = T0, caller = CRef,
+              items = [memory, message_queue_len, reductions | group_items(GroupsMax, Ctx)],
+              groups = GroupsMax > 0},
+    {Count, Total, Before, Stamps, Mem, Mql, {Ids, Groups}} =
+        first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {<<>>, #{}}, S),
     T1 = T0 + stamp(Stamps, byte_size(Stamps) div 8 - 1),
     pause(T1 + erlang:convert_time_unit(WindowMs, millisecond, native), S),
     T2 = erlang:monotonic_time(),
-    {Red, T3} = second_pass(Ps, 0, ?CHUNK, T2 - T0, [], Before, None, {Stamps, Total}, S),
+    {{Red, Rates}, T3} = second_pass(Ps, 0, ?CHUNK, T2 - T0, [], Before, {None, #{}}, {Stamps, Total, Ids}, S),
     [M, Q, R] = [top_list(T) || T <- [Mem, Mql, Red]],
     check(S),
-    Ctx = name_context(),
     Winners = lists:usort([P || L <- [M, Q], {_, P} <- L] ++ [P || {_, {P, _, _}} <- R]),
     Details = lists:append([details(P, Ctx) || P <- Winners]),
+    {GroupList, Other} = groups(Groups, Rates, GroupsMax),
     Us = fun(T) -> erlang:convert_time_unit(T, native, microsecond) end,
     Pids = fun(L) -> [{pid_binary(P), V} || {V, P} <- L] end,
     Caller ! {self(), {ok, #{memory => Pids(M), message_queue_len => Pids(Q),
@@ -285,7 +308,9 @@ scan(Caller, N, WindowMs, Slice, Slices, DeadlineMs) ->
                              details => Details,
                              window_us => max(0, Us((T2 + T3 - T0 - T1) div 2)),
                              error_us => Us(lists:max([0 | [E || {_, {_, _, E}} <- R]])),
-                             processes => Count}}}.
+                             processes => Count,
+                             groups => GroupList, groups_other => Other}}}.
+
 
 %% Takes the node's one scan slot, waiting for the scan that holds it.
 scan_lock(CRef, Deadline) ->
@@ -322,37 +347,40 @@ stamp(Stamps, I) -> binary:decode_unsigned(binary_part(Stamps, I * 8, 8)).
 %% signal costs the process one reduction (on OTP 25, 27 and 29 alike) after
 %% it has read its count for us, so its count before the window is R + 1:
 %% otherwise every idle process of the slice would rank at one reduction.
-%% Every process, the scan and the exited included, gets its 8 bytes, so
-%% that the second pass finds them by position; appending to a binary held
-%% only here is done in place. Stamps holds each chunk's start and, last,
-%% the pass's end, relative to the scan's start.
-first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, S) ->
-    {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql};
-first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, S) ->
+%% Every process, the scan and the exited included, gets its 8 bytes (and
+%% with groups its group's id, 0 for none, in 4 bytes of Ids), so that the
+%% second pass finds them by position; appending to a binary held only here
+%% is done in place. Stamps holds each chunk's start and, last, the pass's
+%% end, relative to the scan's start.
+first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, G, S) ->
+    {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, G};
+first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, G, S) ->
     check(S),
-    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, S);
-first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql,
-           #scan{me = Me, slice = Slice, slices = Slices} = S) when P =/= Me ->
+    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, G, S);
+first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, G,
+           #scan{me = Me, slice = Slice, slices = Slices, items = Items} = S) when P =/= Me ->
     case erlang:phash2(P, Slices) of
         Slice ->
-            case erlang:process_info(P, [memory, message_queue_len, reductions]) of
-                [{memory, M}, {message_queue_len, Q}, {reductions, R}] ->
+            case erlang:process_info(P, Items) of
+                [{memory, M}, {message_queue_len, Q}, {reductions, R} | Named] ->
                     first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R + 1):64>>, Stamps,
-                               top_add(M, P, Mem), top_add(Q, P, Mql), S);
+                               top_add(M, P, Mem), top_add(Q, P, Mql), group_add(Named, M, Q, G, S), S);
                 undefined ->
-                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, S)
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql,
+                               no_group(G, S), S)
             end;
         _ ->
             case erlang:process_info(P, [message_queue_len, reductions]) of
                 [{message_queue_len, Q}, {reductions, R}] ->
                     first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, R:64>>, Stamps,
-                               Mem, top_add(Q, P, Mql), S);
+                               Mem, top_add(Q, P, Mql), no_group(G, S), S);
                 undefined ->
-                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, S)
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql,
+                               no_group(G, S), S)
             end
     end;
-first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, S) ->
-    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, S).
+first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, G, S) ->
+    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, no_group(G, S), S).
 
 clock(#scan{base = Base}) -> erlang:monotonic_time() - Base.
 
@@ -385,20 +413,93 @@ second_pass([_Me | Ps], At, Left, Start, Busy, Before, Red, First, S) ->
 %% the same place in chunk I div ?CHUNK of each; its read is placed at the
 %% middle of its share of the chunk. Ranked by reductions per second, each
 %% entry keeps its window and the bound on that window's error (native).
+%% Red is {Top, Rates}: Rates sums the rates by group id.
 rank_chunk([], _, _, _, _, Red) -> Red;
-rank_chunk(Busy, Next, Start2, End2, {Stamps, Total}, Red) ->
+rank_chunk(Busy, Next, Start2, End2, {Stamps, Total, Ids}, Red) ->
     C = (Next - 1) div ?CHUNK,
     Len = min(?CHUNK, Total - C * ?CHUNK),
     Start1 = stamp(Stamps, C),
     End1 = stamp(Stamps, C + 1),
     PerSecond = erlang:convert_time_unit(1, second, native),
-    lists:foldl(fun({I, P, D}, Acc) ->
+    lists:foldl(fun({I, P, D}, {Top, Rates}) ->
                         Place = 2 * (I - C * ?CHUNK) + 1,
                         Read1 = Start1 + (End1 - Start1) * Place div (2 * Len),
                         Read2 = Start2 + (End2 - Start2) * Place div (2 * Len),
                         W = max(1, Read2 - Read1),
-                        top_add(D * PerSecond div W, {P, W, (End1 - Start1) + (End2 - Start2)}, Acc)
+                        Rate = D * PerSecond div W,
+                        {top_add(Rate, {P, W, (End1 - Start1) + (End2 - Start2)}, Top),
+                         rate_add(Ids, I, Rate, Rates)}
                 end, Red, Busy).
+
+%%% ------------------------------------------------------ process groups
+
+%% What the first pass reads, beyond memory, mailbox and reductions, to
+%% tell a process's group as name/2 would: all of it answered by the signal
+%% that reads memory. Where the dictionary can be read one key at a time
+%% (OTP 26.2), the proc_lib label (OTP 27) and '$initial_call' are read as
+%% such; before that, not at all.
+group_items(0, _) -> [];
+group_items(_, {Label, OneKey}) ->
+    [registered_name, initial_call]
+        ++ [{dictionary, '$process_label'} || Label, OneKey]
+        ++ [{dictionary, '$initial_call'} || OneKey].
+
+%% G is {Ids, Groups}: Ids the group id of each process so far, 4 bytes
+%% each, and Groups, by key, {Id, Processes, Memory, MessageQueueLen}.
+%% Without groups both stay empty. Named is what process_info answered for
+%% group_items/2.
+group_add([], _, _, G, _) -> G;
+group_add(Named, M, Q, {Ids, Groups}, _) ->
+    Key = group_key(Named),
+    case Groups of
+        #{Key := {Id, C, Mem, Mql}} ->
+            {<<Ids/binary, Id:32>>, Groups#{Key := {Id, C + 1, Mem + M, Mql + Q}}};
+        #{} ->
+            Id = map_size(Groups) + 1,
+            {<<Ids/binary, Id:32>>, Groups#{Key => {Id, 1, M, Q}}}
+    end.
+
+no_group(G, #scan{groups = false}) -> G;
+no_group({Ids, Groups}, _) -> {<<Ids/binary, 0:32>>, Groups}.
+
+%% A raw term, as cheap to make as possible: the text comes once per group,
+%% at the end (group_name/1). The order is name/4's.
+group_key([{registered_name, Reg} | _]) when is_atom(Reg) -> {registered, Reg};
+group_key([_, {initial_call, Init} | Dict]) -> group_key(Init, Dict).
+
+group_key(_, [{{dictionary, '$process_label'}, Label} | _]) when Label =/= undefined ->
+    {label, label_leaf(Label)};
+group_key(Init, [{{dictionary, '$process_label'}, _} | Dict]) -> group_key(Init, Dict);
+group_key({proc_lib, init_p, _}, [{{dictionary, '$initial_call'}, {_, _, _} = Recorded}]) ->
+    {call, Recorded};
+group_key(Init, _) -> {call, Init}.
+
+group_name({registered, Reg}) -> cap(atom_text(Reg));
+group_name({label, Leaf}) -> cap(text(Leaf));
+group_name({call, MFA}) -> cap(mfa(MFA)).
+
+rate_add(Ids, _, _, Rates) when byte_size(Ids) =:= 0 -> Rates;
+rate_add(Ids, I, Rate, Rates) ->
+    case binary:decode_unsigned(binary_part(Ids, I * 4, 4)) of
+        0 -> Rates;
+        Id -> maps:update_with(Id, fun(R) -> R + Rate end, Rate, Rates)
+    end.
+
+%% The groups as top_processes/6 answers them. Two keys may make one name
+%% (a label and a registered name alike, or names cut at ?NAME_MAX): they
+%% are summed, so that names are unique.
+groups(Groups, Rates, Max) ->
+    ByName = maps:fold(fun(Key, {Id, C, M, Q}, Acc) ->
+                               R = maps:get(Id, Rates, 0),
+                               maps:update_with(group_name(Key),
+                                                fun({C0, M0, Q0, R0}) -> {C0 + C, M0 + M, Q0 + Q, R0 + R} end,
+                                                {C, M, Q, R}, Acc)
+                       end, #{}, Groups),
+    Largest = fun({N1, {C1, M1, _, _}}, {N2, {C2, M2, _, _}}) -> {M1, C1, N2} >= {M2, C2, N1} end,
+    {Top, Rest} = lists:split(min(Max, map_size(ByName)), lists:sort(Largest, maps:to_list(ByName))),
+    Other = lists:foldl(fun({_, {C, M, Q, R}}, {C0, M0, Q0, R0}) -> {C0 + C, M0 + M, Q0 + Q, R0 + R} end,
+                        {0, 0, 0, 0}, Rest),
+    {[{Name, C, M, Q, R} || {Name, {C, M, Q, R}} <- Top], Other}.
 
 %% [] for a process that exited since it was ranked.
 details(P, Ctx) ->
@@ -578,13 +679,15 @@ proc_label(_, _) -> undefined.
 %% A label names a kind of process, and its further elements often tell the
 %% processes of that kind apart ({worker, N}, OTP's own example): of a tuple,
 %% or a list that is not text, only the first element counts, recursively.
-label_name(T) when is_tuple(T), tuple_size(T) > 0 -> label_name(element(1, T));
-label_name([H | _] = L) ->
+label_name(T) -> text(label_leaf(T)).
+
+label_leaf(T) when is_tuple(T), tuple_size(T) > 0 -> label_leaf(element(1, T));
+label_leaf([H | _] = L) ->
     case io_lib:printable_unicode_list(L) of
-        true -> text(L);
-        false -> label_name(H)
+        true -> L;
+        false -> label_leaf(H)
     end;
-label_name(T) -> text(T).
+label_leaf(T) -> T.
 
 %% For processes started by proc_lib, the initial call it records as
 %% '$initial_call' rather than proc_lib:init_p itself. Both name code, so
