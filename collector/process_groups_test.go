@@ -195,13 +195,16 @@ func TestProcessGroupsWithoutProcesses(t *testing.T) {
 // processes labelled {conn, I}; each worker says it is up before start
 // returns, so that none is still being born when the node is scanned.
 const groupModule = `-module(beam_exporter_test_group).
--export([start/1, labelled/1, worker/1, memory/0]).
+-export([start/1, labelled/1, worker/1, memory/0, ticker/1]).
 start(N) ->
     Self = self(),
     Ps = [spawn(beam_exporter_test_group, worker, [Self]) || _ <- lists:seq(1, N)],
     [receive {up, P} -> ok end || P <- Ps],
     persistent_term:put(beam_exporter_test_group, Ps), ok.
 worker(Parent) -> Parent ! {up, self()}, receive stop -> ok end.
+ticker(State) -> receive stop -> ok after 1 -> work(2000), ticker(State) end.
+work(0) -> ok;
+work(N) -> work(N - 1).
 labelled(N) ->
     Self = self(),
     Ps = [proc_lib:spawn(fun() -> proc_lib:set_label({conn, I}), Self ! {up, self()}, receive stop -> ok end end)
@@ -218,6 +221,8 @@ func TestLiveProcessGroups(t *testing.T) {
 		node := startNode(t, otp)
 		loadModule(t, node, groupModule)
 		node.Eval(t, `beam_exporter_test_group:start(5000).`)
+		// Two processes at work, holding enough memory to make the top groups.
+		node.Eval(t, `[spawn(beam_exporter_test_group, ticker, [lists:seq(1, 100000)]) || _ <- [1, 2]], ok.`)
 		labels := otp >= "27"
 		if labels {
 			node.Eval(t, `beam_exporter_test_group:labelled(100).`)
@@ -259,6 +264,9 @@ func TestLiveProcessGroups(t *testing.T) {
 			if g != kind && n >= byCount[kind] {
 				t.Errorf("group %s has %v processes, as many as the 5,000 workers", g, n)
 			}
+		}
+		if v := value(t, fams, "beam_process_group_reductions_per_second", "group", "beam_exporter_test_group:ticker/1"); v <= 0 {
+			t.Errorf("two processes at work every millisecond do %v reductions per second", v)
 		}
 		if labels && byCount["conn"] != 100 {
 			t.Errorf("the 100 processes labelled {conn, I} are %v in group conn: %v", byCount["conn"], byCount)

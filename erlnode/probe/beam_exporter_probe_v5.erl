@@ -276,8 +276,9 @@ top_processes(N, WindowMs, Slice, Slices, Groups, Deadline)
 top_processes(_, _, _, _, _, _) -> {error, badarg}.
 
 %% The scan's constants, passed as one tuple. items is what the first pass
-%% reads of a process of the slice; groups whether it groups them.
--record(scan, {me, slice, slices, deadline, base, caller, items, groups}).
+%% reads of a process of the slice; id_bits is 32 when it groups them (each
+%% process's group id follows its reductions), else 0.
+-record(scan, {me, slice, slices, deadline, base, caller, items, id_bits}).
 
 scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     CRef = monitor(process, Caller),
@@ -289,18 +290,17 @@ scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     T0 = erlang:monotonic_time(),
     S = #scan{me = self(), slice = Slice, slices = Slices, deadline = Deadline, base = T0, caller = CRef,
               items = [memory, message_queue_len, reductions | group_items(GroupsMax, Ctx)],
-              groups = GroupsMax > 0},
-    {Count, Total, Before, Stamps, Mem, Mql, {Ids, Groups}} =
-        first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {<<>>, #{}}, S),
+              id_bits = case GroupsMax of 0 -> 0; _ -> 32 end},
+    {Count, Total, Before, Stamps, Mem, Mql} = first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, S),
     T1 = T0 + stamp(Stamps, byte_size(Stamps) div 8 - 1),
     pause(T1 + erlang:convert_time_unit(WindowMs, millisecond, native), S),
     T2 = erlang:monotonic_time(),
-    {{Red, Rates}, T3} = second_pass(Ps, 0, ?CHUNK, T2 - T0, [], Before, {None, #{}}, {Stamps, Total, Ids}, S),
+    {Red, T3} = second_pass(Ps, 0, ?CHUNK, T2 - T0, [], Before, None, {Stamps, Total}, S),
     [M, Q, R] = [top_list(T) || T <- [Mem, Mql, Red]],
     check(S),
     Winners = lists:usort([P || L <- [M, Q], {_, P} <- L] ++ [P || {_, {P, _, _}} <- R]),
     Details = lists:append([details(P, Ctx) || P <- Winners]),
-    {GroupList, Other} = groups(Groups, Rates, GroupsMax),
+    {GroupList, Other} = groups(GroupsMax),
     Us = fun(T) -> erlang:convert_time_unit(T, native, microsecond) end,
     Pids = fun(L) -> [{pid_binary(P), V} || {V, P} <- L] end,
     Caller ! {self(), {ok, #{memory => Pids(M), message_queue_len => Pids(Q),
@@ -347,40 +347,39 @@ stamp(Stamps, I) -> binary:decode_unsigned(binary_part(Stamps, I * 8, 8)).
 %% signal costs the process one reduction (on OTP 25, 27 and 29 alike) after
 %% it has read its count for us, so its count before the window is R + 1:
 %% otherwise every idle process of the slice would rank at one reduction.
-%% Every process, the scan and the exited included, gets its 8 bytes (and
-%% with groups its group's id, 0 for none, in 4 bytes of Ids), so that the
-%% second pass finds them by position; appending to a binary held only here
-%% is done in place. Stamps holds each chunk's start and, last, the pass's
+%% Every process, the scan and the exited included, gets its 8 bytes, and
+%% with groups its group's id (0 for none) in 4 more, so that the second
+%% pass finds them by position; appending to a binary held only here is
+%% done in place. Stamps holds each chunk's start and, last, the pass's
 %% end, relative to the scan's start.
-first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, G, S) ->
-    {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, G};
-first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, G, S) ->
+first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, S) ->
+    {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql};
+first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, S) ->
     check(S),
-    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, G, S);
-first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, G,
-           #scan{me = Me, slice = Slice, slices = Slices, items = Items} = S) when P =/= Me ->
+    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, S);
+first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql,
+           #scan{me = Me, slice = Slice, slices = Slices, items = Items, id_bits = Bits} = S) when P =/= Me ->
     case erlang:phash2(P, Slices) of
         Slice ->
             case erlang:process_info(P, Items) of
                 [{memory, M}, {message_queue_len, Q}, {reductions, R} | Named] ->
-                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R + 1):64>>, Stamps,
-                               top_add(M, P, Mem), top_add(Q, P, Mql), group_add(Named, M, Q, G, S), S);
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1,
+                               <<Before/binary, (R + 1):64, (group_add(Named, M, Q)):Bits>>, Stamps,
+                               top_add(M, P, Mem), top_add(Q, P, Mql), S);
                 undefined ->
-                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql,
-                               no_group(G, S), S)
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, S)
             end;
         _ ->
             case erlang:process_info(P, [message_queue_len, reductions]) of
                 [{message_queue_len, Q}, {reductions, R}] ->
-                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, R:64>>, Stamps,
-                               Mem, top_add(Q, P, Mql), no_group(G, S), S);
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, R:64, 0:Bits>>, Stamps,
+                               Mem, top_add(Q, P, Mql), S);
                 undefined ->
-                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql,
-                               no_group(G, S), S)
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, S)
             end
     end;
-first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, G, S) ->
-    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, no_group(G, S), S).
+first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, #scan{id_bits = Bits} = S) ->
+    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, S).
 
 clock(#scan{base = Base}) -> erlang:monotonic_time() - Base.
 
@@ -389,18 +388,19 @@ clock(#scan{base = Base}) -> erlang:monotonic_time() - Base.
 %% match, whose instructions as OTP 25 compiles them OTP 29 cannot load.
 %% Busy holds the chunk's processes that did work, {Index, Pid, Delta}: their
 %% windows are known once the chunk's end time is.
-second_pass([], At, _, Start, Busy, _, Red, First, S) ->
+second_pass([], At, _, Start, Busy, Before, Red, First, S) ->
     End = clock(S),
-    {rank_chunk(Busy, At, Start, End, First, Red), End + S#scan.base};
+    {rank_chunk(Busy, At, Start, End, First, Red, {Before, S#scan.id_bits}), End + S#scan.base};
 second_pass(Ps, At, 0, Start, Busy, Before, Red, First, S) ->
     End = clock(S),
-    Red1 = rank_chunk(Busy, At, Start, End, First, Red),
+    Red1 = rank_chunk(Busy, At, Start, End, First, Red, {Before, S#scan.id_bits}),
     check(S),
     second_pass(Ps, At, ?CHUNK, End, [], Before, Red1, First, S);
-second_pass([P | Ps], At, Left, Start, Busy, Before, Red, First, #scan{me = Me} = S) when P =/= Me ->
+second_pass([P | Ps], At, Left, Start, Busy, Before, Red, First, #scan{me = Me, id_bits = Bits} = S)
+  when P =/= Me ->
     case erlang:process_info(P, reductions) of
         {reductions, R} ->
-            case R - binary:decode_unsigned(binary_part(Before, At * 8, 8)) of
+            case R - binary:decode_unsigned(binary_part(Before, At * (8 + Bits div 8), 8)) of
                 D when D > 0 -> second_pass(Ps, At + 1, Left - 1, Start, [{At, P, D} | Busy], Before, Red, First, S);
                 _ -> second_pass(Ps, At + 1, Left - 1, Start, Busy, Before, Red, First, S)
             end;
@@ -413,22 +413,22 @@ second_pass([_Me | Ps], At, Left, Start, Busy, Before, Red, First, S) ->
 %% the same place in chunk I div ?CHUNK of each; its read is placed at the
 %% middle of its share of the chunk. Ranked by reductions per second, each
 %% entry keeps its window and the bound on that window's error (native).
-%% Red is {Top, Rates}: Rates sums the rates by group id.
-rank_chunk([], _, _, _, _, Red) -> Red;
-rank_chunk(Busy, Next, Start2, End2, {Stamps, Total, Ids}, Red) ->
+%% With groups, each rate is added to its group's (rate_add/3).
+rank_chunk([], _, _, _, _, Red, _) -> Red;
+rank_chunk(Busy, Next, Start2, End2, {Stamps, Total}, Red, Reads) ->
     C = (Next - 1) div ?CHUNK,
     Len = min(?CHUNK, Total - C * ?CHUNK),
     Start1 = stamp(Stamps, C),
     End1 = stamp(Stamps, C + 1),
     PerSecond = erlang:convert_time_unit(1, second, native),
-    lists:foldl(fun({I, P, D}, {Top, Rates}) ->
+    lists:foldl(fun({I, P, D}, Top) ->
                         Place = 2 * (I - C * ?CHUNK) + 1,
                         Read1 = Start1 + (End1 - Start1) * Place div (2 * Len),
                         Read2 = Start2 + (End2 - Start2) * Place div (2 * Len),
                         W = max(1, Read2 - Read1),
                         Rate = D * PerSecond div W,
-                        {top_add(Rate, {P, W, (End1 - Start1) + (End2 - Start2)}, Top),
-                         rate_add(Ids, I, Rate, Rates)}
+                        rate_add(Reads, I, Rate),
+                        top_add(Rate, {P, W, (End1 - Start1) + (End2 - Start2)}, Top)
                 end, Red, Busy).
 
 %%% ------------------------------------------------------ process groups
@@ -444,57 +444,64 @@ group_items(_, {Label, OneKey}) ->
         ++ [{dictionary, '$process_label'} || Label, OneKey]
         ++ [{dictionary, '$initial_call'} || OneKey].
 
-%% G is {Ids, Groups}: Ids the group id of each process so far, 4 bytes
-%% each, and Groups, by key, {Id, Processes, Memory, MessageQueueLen}.
-%% Without groups both stay empty. Named is what process_info answered for
-%% group_items/2.
-group_add([], _, _, G, _) -> G;
-group_add(Named, M, Q, {Ids, Groups}, _) ->
+%% The scan sums the groups in its own process dictionary, which it holds
+%% alone and which goes with it: a map would be copied on every update (a
+%% flat map of up to 32 groups is, whole), a measured 10% of the scan.
+%% A group's key (group_key/1) holds {Id, Processes, Memory,
+%% MessageQueueLen}; its id, an integer, holds the sum of its rates; and
+%% {groups} how many groups there are. Named is what process_info answered
+%% for group_items/2; the result is the process's group id, 0 for none.
+group_add([], _, _) -> 0;
+group_add(Named, M, Q) ->
     Key = group_key(Named),
-    case Groups of
-        #{Key := {Id, C, Mem, Mql}} ->
-            {<<Ids/binary, Id:32>>, Groups#{Key := {Id, C + 1, Mem + M, Mql + Q}}};
-        #{} ->
-            Id = map_size(Groups) + 1,
-            {<<Ids/binary, Id:32>>, Groups#{Key => {Id, 1, M, Q}}}
+    case get(Key) of
+        {Id, C, Mem, Mql} ->
+            put(Key, {Id, C + 1, Mem + M, Mql + Q}),
+            Id;
+        undefined ->
+            Id = case get({groups}) of undefined -> 1; N -> N + 1 end,
+            put({groups}, Id),
+            put(Key, {Id, 1, M, Q}),
+            Id
     end.
 
-no_group(G, #scan{groups = false}) -> G;
-no_group({Ids, Groups}, _) -> {<<Ids/binary, 0:32>>, Groups}.
-
 %% A raw term, as cheap to make as possible: the text comes once per group,
-%% at the end (group_name/1). The order is name/4's.
-group_key([{registered_name, Reg} | _]) when is_atom(Reg) -> {registered, Reg};
+%% at the end (group_name/1). The order is name/4's. A registered name is
+%% an atom and an initial call a 3-tuple, so neither is taken for {label, _},
+%% {groups} or an id.
+group_key([{registered_name, Reg} | _]) when is_atom(Reg) -> Reg;
 group_key([_, {initial_call, Init} | Dict]) -> group_key(Init, Dict).
 
 group_key(_, [{{dictionary, '$process_label'}, Label} | _]) when Label =/= undefined ->
     {label, label_leaf(Label)};
 group_key(Init, [{{dictionary, '$process_label'}, _} | Dict]) -> group_key(Init, Dict);
-group_key({proc_lib, init_p, _}, [{{dictionary, '$initial_call'}, {_, _, _} = Recorded}]) ->
-    {call, Recorded};
-group_key(Init, _) -> {call, Init}.
+group_key({proc_lib, init_p, _}, [{{dictionary, '$initial_call'}, {_, _, _} = Recorded}]) -> Recorded;
+group_key(Init, _) -> Init.
 
-group_name({registered, Reg}) -> cap(atom_text(Reg));
+group_name(Reg) when is_atom(Reg) -> cap(atom_text(Reg));
 group_name({label, Leaf}) -> cap(text(Leaf));
-group_name({call, MFA}) -> cap(mfa(MFA)).
+group_name(MFA) -> cap(mfa(MFA)).
 
-rate_add(Ids, _, _, Rates) when byte_size(Ids) =:= 0 -> Rates;
-rate_add(Ids, I, Rate, Rates) ->
-    case binary:decode_unsigned(binary_part(Ids, I * 4, 4)) of
-        0 -> Rates;
-        Id -> maps:update_with(Id, fun(R) -> R + Rate end, Rate, Rates)
+%% Adds the rate of process I to its group's, when there are groups: its
+%% entry in Before is then 12 bytes, the last 4 its group id.
+rate_add({_, 0}, _, _) -> ok;
+rate_add({Before, 32}, I, Rate) ->
+    case binary:decode_unsigned(binary_part(Before, I * 12 + 8, 4)) of
+        0 -> ok;
+        Id -> put(Id, case get(Id) of undefined -> Rate; R -> R + Rate end)
     end.
 
 %% The groups as top_processes/6 answers them. Two keys may make one name
 %% (a label and a registered name alike, or names cut at ?NAME_MAX): they
 %% are summed, so that names are unique.
-groups(Groups, Rates, Max) ->
-    ByName = maps:fold(fun(Key, {Id, C, M, Q}, Acc) ->
-                               R = maps:get(Id, Rates, 0),
-                               maps:update_with(group_name(Key),
-                                                fun({C0, M0, Q0, R0}) -> {C0 + C, M0 + M, Q0 + Q, R0 + R} end,
-                                                {C, M, Q, R}, Acc)
-                       end, #{}, Groups),
+groups(Max) ->
+    ByName = lists:foldl(fun({Key, {Id, C, M, Q}}, Acc) ->
+                                 R = case get(Id) of undefined -> 0; R0 -> R0 end,
+                                 maps:update_with(group_name(Key),
+                                                  fun({C0, M0, Q0, R0}) -> {C0 + C, M0 + M, Q0 + Q, R0 + R} end,
+                                                  {C, M, Q, R}, Acc);
+                            (_, Acc) -> Acc
+                         end, #{}, get()),
     Largest = fun({N1, {C1, M1, _, _}}, {N2, {C2, M2, _, _}}) -> {M1, C1, N2} >= {M2, C2, N1} end,
     {Top, Rest} = lists:split(min(Max, map_size(ByName)), lists:sort(Largest, maps:to_list(ByName))),
     Other = lists:foldl(fun({_, {C, M, Q, R}}, {C0, M0, Q0, R0}) -> {C0 + C, M0 + M, Q0 + Q, R0 + R} end,
