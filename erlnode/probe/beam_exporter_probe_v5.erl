@@ -21,6 +21,9 @@
 -define(KEEPER, beam_exporter_probe_v5_msacc).
 -define(SCAN, beam_exporter_probe_v5_scan).
 -define(NAME_MAX, 120).
+%% Groups a scan tells apart in one slice; the rest share the last id and
+%% count as groups_other.
+-define(GROUPS_CAP, 4096).
 %% Both passes of a scan read the clock every ?CHUNK processes.
 -define(CHUNK, 128).
 %% How long a session that lost its keeper waits for a successor.
@@ -277,8 +280,9 @@ top_processes(_, _, _, _, _, _) -> {error, badarg}.
 
 %% The scan's constants, passed as one tuple. items is what the first pass
 %% reads of a process of the slice; id_bits is 32 when it groups them (each
-%% process's group id follows its reductions), else 0.
--record(scan, {me, slice, slices, deadline, base, caller, items, id_bits}).
+%% process's group id follows its reductions), else 0; sums then holds the
+%% groups' figures (group_add/5).
+-record(scan, {me, slice, slices, deadline, base, caller, items, id_bits, sums}).
 
 scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     CRef = monitor(process, Caller),
@@ -290,8 +294,9 @@ scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     T0 = erlang:monotonic_time(),
     S = #scan{me = self(), slice = Slice, slices = Slices, deadline = Deadline, base = T0, caller = CRef,
               items = [memory, message_queue_len, reductions | group_items(GroupsMax, Ctx)],
-              id_bits = case GroupsMax of 0 -> 0; _ -> 32 end},
-    {Count, Total, Before, Stamps, Mem, Mql} = first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, S),
+              id_bits = case GroupsMax of 0 -> 0; _ -> 32 end,
+              sums = case GroupsMax of 0 -> none; _ -> counters:new(4 * ?GROUPS_CAP, []) end},
+    {Count, Total, Before, Stamps, Mem, Mql} = first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {none, 0, 0, 0, 0}, S),
     T1 = T0 + stamp(Stamps, byte_size(Stamps) div 8 - 1),
     pause(T1 + erlang:convert_time_unit(WindowMs, millisecond, native), S),
     T2 = erlang:monotonic_time(),
@@ -300,7 +305,7 @@ scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     check(S),
     Winners = lists:usort([P || L <- [M, Q], {_, P} <- L] ++ [P || {_, {P, _, _}} <- R]),
     Details = lists:append([details(P, Ctx) || P <- Winners]),
-    {GroupList, Other} = groups(GroupsMax),
+    {GroupList, Other} = groups(GroupsMax, S#scan.sums),
     Us = fun(T) -> erlang:convert_time_unit(T, native, microsecond) end,
     Pids = fun(L) -> [{pid_binary(P), V} || {V, P} <- L] end,
     Caller ! {self(), {ok, #{memory => Pids(M), message_queue_len => Pids(Q),
@@ -352,34 +357,38 @@ stamp(Stamps, I) -> binary:decode_unsigned(binary_part(Stamps, I * 8, 8)).
 %% pass finds them by position; appending to a binary held only here is
 %% done in place. Stamps holds each chunk's start and, last, the pass's
 %% end, relative to the scan's start.
-first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, S) ->
+first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, Last, S) ->
+    group_flush(Last, S),
     {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql};
-first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, S) ->
+first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, Last, S) ->
     check(S),
-    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, S);
-first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql,
+    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, Last, S);
+first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last,
            #scan{me = Me, slice = Slice, slices = Slices, items = Items, id_bits = Bits} = S) when P =/= Me ->
     case erlang:phash2(P, Slices) of
         Slice ->
             case erlang:process_info(P, Items) of
                 [{memory, M}, {message_queue_len, Q}, {reductions, R} | Named] ->
-                    first_pass(Ps, Left - 1, Count + 1, Total + 1,
-                               <<Before/binary, (R + 1):64, (group_add(Named, M, Q)):Bits>>, Stamps,
-                               top_add(M, P, Mem), top_add(Q, P, Mql), S);
+                    Group = group_add(Named, M, Q, Last, S),
+                    Id = element(2, Group),
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R + 1):64, Id:Bits>>, Stamps,
+                               top_add(M, P, Mem), top_add(Q, P, Mql), Group, S);
                 undefined ->
-                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, S)
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql,
+                               Last, S)
             end;
         _ ->
             case erlang:process_info(P, [message_queue_len, reductions]) of
                 [{message_queue_len, Q}, {reductions, R}] ->
                     first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, R:64, 0:Bits>>, Stamps,
-                               Mem, top_add(Q, P, Mql), S);
+                               Mem, top_add(Q, P, Mql), Last, S);
                 undefined ->
-                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, S)
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql,
+                               Last, S)
             end
     end;
-first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, #scan{id_bits = Bits} = S) ->
-    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, S).
+first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, #scan{id_bits = Bits} = S) ->
+    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, Last, S).
 
 clock(#scan{base = Base}) -> erlang:monotonic_time() - Base.
 
@@ -390,10 +399,10 @@ clock(#scan{base = Base}) -> erlang:monotonic_time() - Base.
 %% windows are known once the chunk's end time is.
 second_pass([], At, _, Start, Busy, Before, Red, First, S) ->
     End = clock(S),
-    {rank_chunk(Busy, At, Start, End, First, Red, {Before, S#scan.id_bits}), End + S#scan.base};
+    {rank_chunk(Busy, At, Start, End, First, Red, {Before, S}), End + S#scan.base};
 second_pass(Ps, At, 0, Start, Busy, Before, Red, First, S) ->
     End = clock(S),
-    Red1 = rank_chunk(Busy, At, Start, End, First, Red, {Before, S#scan.id_bits}),
+    Red1 = rank_chunk(Busy, At, Start, End, First, Red, {Before, S}),
     check(S),
     second_pass(Ps, At, ?CHUNK, End, [], Before, Red1, First, S);
 second_pass([P | Ps], At, Left, Start, Busy, Before, Red, First, #scan{me = Me, id_bits = Bits} = S)
@@ -444,25 +453,50 @@ group_items(_, {Label, OneKey}) ->
         ++ [{dictionary, '$process_label'} || Label, OneKey]
         ++ [{dictionary, '$initial_call'} || OneKey].
 
-%% The scan sums the groups in its own process dictionary, which it holds
-%% alone and which goes with it: a map would be copied on every update (a
-%% flat map of up to 32 groups is, whole), a measured 10% of the scan.
-%% A group's key (group_key/1) holds {Id, Processes, Memory,
-%% MessageQueueLen}; its id, an integer, holds the sum of its rates; and
-%% {groups} how many groups there are. Named is what process_info answered
-%% for group_items/2; the result is the process's group id, 0 for none.
-group_add([], _, _) -> 0;
-group_add(Named, M, Q) ->
-    Key = group_key(Named),
+%% A group's figures are four counters (processes, memory, message queue
+%% length, reductions per second) at 4 * (Id - 1) + 1.. of sums: adding to a
+%% counter allocates nothing, where a map is copied on every update (a
+%% flat map of up to 32 groups, whole) and even a tuple put in the process
+%% dictionary per process made the scan a measured 20% dearer. The scan's
+%% own dictionary, which it holds alone and which goes with it, maps each
+%% group's key (group_key/1) to its id, and {groups} to the last id given.
+%% Past ?GROUPS_CAP - 1 groups, new keys share the last id, which groups/2
+%% counts as other.
+%%
+%% Last is {Key, Id, Processes, Memory, MessageQueueLen}: the group of the
+%% process before and what it holds not yet added to the counters. The next
+%% process often shares it (most of a node's processes are often of one
+%% kind): then a comparison finds it, and its figures are added when the
+%% run ends, at one look-up and three counter updates per run rather than
+%% per process. Named is what process_info answered for group_items/2;
+%% the result is this process's Last, {none, 0, ...} without groups.
+group_add([], _, _, Last, _) -> Last;
+group_add(Named, M, Q, {Key0, Id0, C0, M0, Q0} = Last, S) ->
+    case group_key(Named) of
+        Key0 -> {Key0, Id0, C0 + 1, M0 + M, Q0 + Q};
+        Key ->
+            group_flush(Last, S),
+            {Key, group_id(Key), 1, M, Q}
+    end.
+
+group_flush({_, 0, _, _, _}, _) -> ok;
+group_flush({_, Id, C, M, Q}, #scan{sums = Sums}) ->
+    At = 4 * Id - 3,
+    counters:add(Sums, At, C),
+    counters:add(Sums, At + 1, M),
+    counters:add(Sums, At + 2, Q).
+
+group_id(Key) ->
     case get(Key) of
-        {Id, C, Mem, Mql} ->
-            put(Key, {Id, C + 1, Mem + M, Mql + Q}),
-            Id;
         undefined ->
-            Id = case get({groups}) of undefined -> 1; N -> N + 1 end,
+            Id = case get({groups}) of
+                     undefined -> 1;
+                     N -> min(N + 1, ?GROUPS_CAP)
+                 end,
             put({groups}, Id),
-            put(Key, {Id, 1, M, Q}),
-            Id
+            put(Key, Id),
+            Id;
+        Id -> Id
     end.
 
 %% A raw term, as cheap to make as possible: the text comes once per group,
@@ -484,28 +518,29 @@ group_name(MFA) -> cap(mfa(MFA)).
 
 %% Adds the rate of process I to its group's, when there are groups: its
 %% entry in Before is then 12 bytes, the last 4 its group id.
-rate_add({_, 0}, _, _) -> ok;
-rate_add({Before, 32}, I, Rate) ->
+rate_add({_, #scan{id_bits = 0}}, _, _) -> ok;
+rate_add({Before, #scan{sums = Sums}}, I, Rate) ->
     case binary:decode_unsigned(binary_part(Before, I * 12 + 8, 4)) of
         0 -> ok;
-        Id -> put(Id, case get(Id) of undefined -> Rate; R -> R + Rate end)
+        Id -> counters:add(Sums, 4 * Id, Rate)
     end.
 
 %% The groups as top_processes/6 answers them. Two keys may make one name
 %% (a label and a registered name alike, or names cut at ?NAME_MAX): they
 %% are summed, so that names are unique.
-groups(Max) ->
-    ByName = lists:foldl(fun({Key, {Id, C, M, Q}}, Acc) ->
-                                 R = case get(Id) of undefined -> 0; R0 -> R0 end,
-                                 maps:update_with(group_name(Key),
-                                                  fun({C0, M0, Q0, R0}) -> {C0 + C, M0 + M, Q0 + Q, R0 + R} end,
-                                                  {C, M, Q, R}, Acc);
-                            (_, Acc) -> Acc
+groups(_, none) -> {[], {0, 0, 0, 0}};
+groups(Max, Sums) ->
+    Figures = fun(Id) -> list_to_tuple([counters:get(Sums, 4 * Id - K) || K <- [3, 2, 1, 0]]) end,
+    Add = fun({C, M, Q, R}, {C0, M0, Q0, R0}) -> {C0 + C, M0 + M, Q0 + Q, R0 + R} end,
+    ByName = lists:foldl(fun({{groups}, _}, Acc) -> Acc;
+                            ({_, ?GROUPS_CAP}, Acc) -> Acc;
+                            ({Key, Id}, Acc) ->
+                                 Sum = Figures(Id),
+                                 maps:update_with(group_name(Key), fun(S0) -> Add(Sum, S0) end, Sum, Acc)
                          end, #{}, get()),
     Largest = fun({N1, {C1, M1, _, _}}, {N2, {C2, M2, _, _}}) -> {M1, C1, N2} >= {M2, C2, N1} end,
     {Top, Rest} = lists:split(min(Max, map_size(ByName)), lists:sort(Largest, maps:to_list(ByName))),
-    Other = lists:foldl(fun({_, {C, M, Q, R}}, {C0, M0, Q0, R0}) -> {C0 + C, M0 + M, Q0 + Q, R0 + R} end,
-                        {0, 0, 0, 0}, Rest),
+    Other = lists:foldl(fun({_, Sum}, Acc) -> Add(Sum, Acc) end, Figures(?GROUPS_CAP), Rest),
     {[{Name, C, M, Q, R} || {Name, {C, M, Q, R}} <- Top], Other}.
 
 %% [] for a process that exited since it was ranked.
