@@ -778,7 +778,7 @@ func syntheticSeries() map[string]string {
 		}
 		s["beam_persistent_terms"+l("")] = gauge(30)
 		s["beam_persistent_term_memory_bytes"+l("")] = gauge(3e4)
-		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node", "dist", "ports", "allocators", "os_memory", "persistent_terms"} {
+		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "process_groups", "ets", "runtime", "locks", "node", "dist", "ports", "allocators", "os_memory", "persistent_terms"} {
 			s["beam_scrape_collector_duration_seconds"+l(`collector="`+c+`"`)] = gauge(0.01)
 			s["beam_scrape_collector_success"+l(`collector="`+c+`"`)] = gauge(1)
 		}
