@@ -296,7 +296,8 @@ scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
               items = [memory, message_queue_len, reductions | group_items(GroupsMax, Ctx)],
               id_bits = case GroupsMax of 0 -> 0; _ -> 32 end,
               sums = case GroupsMax of 0 -> none; _ -> counters:new(4 * ?GROUPS_CAP, []) end},
-    {Count, Total, Before, Stamps, Mem, Mql} = first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {none, 0, 0, 0, 0}, S),
+    {Count, Total, Before, Stamps, Mem, Mql} =
+        first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {{}, 0, 0, 0, 0}, S),
     T1 = T0 + stamp(Stamps, byte_size(Stamps) div 8 - 1),
     pause(T1 + erlang:convert_time_unit(WindowMs, millisecond, native), S),
     T2 = erlang:monotonic_time(),
@@ -469,7 +470,9 @@ group_items(_, {Label, OneKey}) ->
 %% kind): then a comparison finds it, and its figures are added when the
 %% run ends, at one look-up and three counter updates per run rather than
 %% per process. Named is what process_info answered for group_items/2;
-%% the result is this process's Last, {none, 0, ...} without groups.
+%% the result is this process's Last. The first Last, and the only one
+%% without groups, is {{}, 0, 0, 0, 0}: {} is no group's key, so no
+%% process is taken for its group.
 group_add([], _, _, Last, _) -> Last;
 group_add(Named, M, Q, {Key0, Id0, C0, M0, Q0} = Last, S) ->
     case group_key(Named) of
@@ -534,9 +537,10 @@ groups(Max, Sums) ->
     Add = fun({C, M, Q, R}, {C0, M0, Q0, R0}) -> {C0 + C, M0 + M, Q0 + Q, R0 + R} end,
     ByName = lists:foldl(fun({{groups}, _}, Acc) -> Acc;
                             ({_, ?GROUPS_CAP}, Acc) -> Acc;
-                            ({Key, Id}, Acc) ->
+                            ({Key, Id}, Acc) when is_integer(Id) ->
                                  Sum = Figures(Id),
-                                 maps:update_with(group_name(Key), fun(S0) -> Add(Sum, S0) end, Sum, Acc)
+                                 maps:update_with(group_name(Key), fun(S0) -> Add(Sum, S0) end, Sum, Acc);
+                            (_, Acc) -> Acc
                          end, #{}, get()),
     Largest = fun({N1, {C1, M1, _, _}}, {N2, {C2, M2, _, _}}) -> {M1, C1, N2} >= {M2, C2, N1} end,
     {Top, Rest} = lists:split(min(Max, map_size(ByName)), lists:sort(Largest, maps:to_list(ByName))),
