@@ -10,6 +10,7 @@ import (
 
 	"github.com/ergo-services/ergo/etf"
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/beam-exporter/beam_exporter/erlnode"
@@ -294,4 +295,48 @@ func TestLiveProcessGroups(t *testing.T) {
 		t.Logf("%d processes in %d series; %s %.0f bytes (node %s); all %.0f bytes (node %s)",
 			snap.Processes, len(byCount), kind, got, groupMemory, memory, nodeMemory)
 	})
+}
+
+// A node of 250,000 processes is grouped over three refreshes, one slice
+// each, asking each for up to 1,000 groups: the exported groups are the sum
+// of each slice's latest, so after a whole rotation every process is in
+// exactly one of them, and a group that is in one slice's other stays there.
+func TestProcessGroupsSlices(t *testing.T) {
+	none := etf.List{}
+	slice := func(groups etf.List, other etf.Tuple) etf.Term {
+		r := topReply(none, none, none, none, 500000)
+		r.(etf.Tuple)[1].(etf.Map)[etf.Atom("groups")] = groups
+		r.(etf.Tuple)[1].(etf.Map)[etf.Atom("groups_other")] = other
+		return r
+	}
+	g := func(name string, procs, mem int) etf.Tuple { return etf.Tuple{[]byte(name), procs, mem, 1, 10} }
+	node := &fakeNode{replies: map[string]etf.Term{
+		"erlang:system_info(process_count)":   250000,
+		"probe:top_processes(10,20,0,3,1000)": slice(etf.List{g("worker", 80000, 8e8), g("rex", 1, 5000)}, etf.Tuple{3, 300, 0, 0}),
+		"probe:top_processes(10,20,1,3,1000)": slice(etf.List{g("worker", 85000, 8.5e8), g("conn", 2000, 9e8)}, etf.Tuple{0, 0, 0, 0}),
+		"probe:top_processes(10,20,2,3,1000)": slice(etf.List{g("worker", 82000, 8.2e8), g("other", 1, 7)}, etf.Tuple{5, 500, 2, 0}),
+	}}
+	c := &processesCollector{groupsTopK: 1}
+	want := []string{
+		"worker 80000 800000000, other 4 5300",           // slice 0: rex and its other
+		"worker 165000 1650000000, other 2004 900005300", // and slice 1's conn
+		"worker 247000 2470000000, other 2010 900005807", // and slice 2's other, and a process registered as other
+		"worker 247000 2470000000, other 2010 900005807", // slice 0 again
+	}
+	for i, w := range want {
+		if err := c.Update(context.Background(), node, make(chan prometheus.Metric, 100)); err != nil {
+			t.Fatal(err)
+		}
+		snap, ok := c.latestRanking(node.Generation())
+		if !ok {
+			t.Fatalf("refresh %d: no snapshot", i+1)
+		}
+		var got []string
+		for _, g := range snap.Groups {
+			got = append(got, fmt.Sprintf("%s %.0f %.0f", g.Group, g.Processes, g.MemoryBytes))
+		}
+		if strings.Join(got, ", ") != w {
+			t.Errorf("refresh %d: groups %q, want %q", i+1, strings.Join(got, ", "), w)
+		}
+	}
 }
