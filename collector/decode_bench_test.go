@@ -27,7 +27,7 @@ func BenchmarkParseProcessRankings(b *testing.B) {
 		b.Run(fmt.Sprintf("top%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := parseProcessRankings(reply, n); err != nil {
+				if _, err := parseProcessRankings(reply, n, 0); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -19,6 +19,7 @@
 //
 //	node.go scheduler.go schedulers.go run_queue.go memory.go
 //	system_limits.go gc.go reductions.go runtime.go processes.go
+//	process_groups.go (reads the processes collector's scan)
 //	ets.go locks.go msacc.go dist.go mnesia.go ports.go
 //	allocators.go os_memory.go persistent_terms.go sysmon.go
 package collector

@@ -66,7 +66,25 @@ func NewExporterWith(target Target, tiers Tiers, names []string, logger log.Logg
 		}
 		e.add(name, tiers.of(reg.tier), reg.factory())
 	}
+	e.shareScan()
 	return e, nil
+}
+
+// shareScan has the processes collector's scan sum the processes by group
+// when process_groups is enabled beside it, and gives process_groups that
+// scan to read. Without the processes collector, process_groups is
+// unavailable rather than scanning the node a second way.
+func (e *Exporter) shareScan() {
+	for _, cc := range e.collectors {
+		groups, ok := cc.collector.(*processGroupsCollector)
+		if !ok {
+			continue
+		}
+		if p, ok := e.ranker.(*processesCollector); ok {
+			p.groupsTopK = *processGroupsTopK
+			groups.scan = e.scan
+		}
+	}
 }
 
 // add puts c under name, cached for ttl, among the exporter's collectors.

@@ -25,7 +25,7 @@ func scrapeTarget() *fakeTarget {
 	}
 	t := &fakeTarget{fakeNode: fakeNode{replies: map[string]etf.Term{
 		"erlang:system_info(process_count)":               10000,
-		"probe:top_processes(10,20,0,1)":                  rankedReply(10),
+		"probe:top_processes(10,20,0,1,0)":                rankedReply(10),
 		"probe:ets_tables(10)":                            etf.Tuple{etf.Atom("ok"), tables},
 		"erlang:memory()":                                 memoryReply,
 		"erlang:statistics(microstate_accounting)":        msaccReply(64),

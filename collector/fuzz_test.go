@@ -195,8 +195,8 @@ func FuzzParseProcessRankings(f *testing.F) {
 		if !ok {
 			return
 		}
-		const topN = 10
-		r, err := parseProcessRankings(term, topN)
+		const topN, maxGroups = 10, 20
+		r, err := parseProcessRankings(term, topN, maxGroups)
 		if err != nil {
 			return
 		}
@@ -227,6 +227,30 @@ func FuzzParseProcessRankings(f *testing.F) {
 			for _, v := range []float64{d.memory, d.messageQueueLength, d.reductions} {
 				checkCount(t, pid, v)
 			}
+		}
+		if len(r.groups) > maxGroups {
+			t.Fatalf("%d groups, more than %d", len(r.groups), maxGroups)
+		}
+		var in, out ProcessGroup
+		names := map[string]bool{}
+		for _, g := range append(r.groups, r.groupsOther) {
+			for _, v := range []float64{g.Processes, g.MemoryBytes, g.MessageQueue, g.ReductionsPerSecond} {
+				checkCount(t, g.Group, v)
+			}
+			in.add(g)
+		}
+		for _, g := range mergeGroups([][]ProcessGroup{r.groups}, []ProcessGroup{r.groupsOther}, 3) {
+			if names[g.Group] {
+				t.Fatalf("group %q twice", g.Group)
+			}
+			names[g.Group] = true
+			if _, err := prometheus.NewConstMetric(processGroupMemoryDesc, prometheus.GaugeValue, g.MemoryBytes, g.Group); err != nil {
+				t.Fatalf("group %+v makes no metric: %v", g, err)
+			}
+			out.add(g)
+		}
+		if in.Processes != out.Processes || in.MemoryBytes != out.MemoryBytes {
+			t.Fatalf("merged groups sum to %+v, the reply to %+v", out, in)
 		}
 		snap := r.snapshot(time.Unix(0, 0))
 		for _, l := range [][]TopProcess{snap.Memory, snap.MessageQueue, snap.Reductions} {

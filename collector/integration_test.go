@@ -391,7 +391,7 @@ func TestLiveProbeDisabled(t *testing.T) {
 		node := startNode(t, otp)
 		l := connect(t, node, liveOptions{loadProbe: false})
 		fams := l.scrape(t)
-		for _, c := range []string{"processes", "ets", "scheduler", "msacc"} {
+		for _, c := range []string{"processes", "process_groups", "ets", "scheduler", "msacc"} {
 			if v := value(t, fams, "beam_scrape_collector_success", "collector", c); v != 0 {
 				t.Errorf("collector %s reports success %v without the probe", c, v)
 			}

@@ -51,6 +51,9 @@ type processRankings struct {
 	details                          map[string]processDetails // by pid
 	window, windowError              time.Duration
 	processes                        int
+	// groups and groupsOther cover the processes of the call's slice.
+	groups      []ProcessGroup
+	groupsOther ProcessGroup
 }
 
 // rankedProcess is one line of a ranking as the probe sends it; window is
@@ -81,14 +84,21 @@ func MemorySlices(processes int) int {
 }
 
 // processesCollector keeps the last memory ranking of each slice, for the
-// same connection and slicing; a refresh merges them. It also keeps the
-// latest rankings with their details, for /top.
+// same connection and slicing; a refresh merges them. With groupsTopK
+// above 0 (the Exporter sets it when process_groups is enabled) it has the
+// scan sum the processes by group too, and keeps and merges each slice's
+// groups alike. It also keeps the latest rankings with their details, for
+// /top and process_groups.
 type processesCollector struct {
-	mu         sync.Mutex
-	generation uint64
-	memory     [][]TopProcess // by slice
-	next       int
-	latest     *TopSnapshot // of generation
+	groupsTopK int
+
+	mu          sync.Mutex
+	generation  uint64
+	memory      [][]TopProcess   // by slice
+	groups      [][]ProcessGroup // by slice
+	groupsOther []ProcessGroup   // by slice
+	next        int
+	latest      *TopSnapshot // of generation
 }
 
 // validateProcessesFlags checks the collector's flags before anything starts.
@@ -116,15 +126,17 @@ func (c *processesCollector) Update(ctx context.Context, node Node, ch chan<- pr
 	c.mu.Lock()
 	if gen != c.generation || len(c.memory) != k {
 		c.generation, c.memory, c.next, c.latest = gen, make([][]TopProcess, k), 0, nil
+		c.groups, c.groupsOther = make([][]ProcessGroup, k), make([]ProcessGroup, k)
 	}
 	slice := c.next
 	c.mu.Unlock()
 
-	reply, err := node.ProbeCall(ctx, "top_processes", *processesTopN, int(processesWindow.Milliseconds()), slice, k)
+	groups := probeGroups(c.groupsTopK, k)
+	reply, err := node.ProbeCall(ctx, "top_processes", *processesTopN, int(processesWindow.Milliseconds()), slice, k, groups)
 	if err != nil {
 		return probeError("ranking processes", err)
 	}
-	r, err := parseProcessRankings(reply, *processesTopN)
+	r, err := parseProcessRankings(reply, *processesTopN, groups)
 	if err != nil {
 		return fmt.Errorf("ranking processes: %w", err)
 	}
@@ -136,6 +148,10 @@ func (c *processesCollector) Update(ctx context.Context, node Node, ch chan<- pr
 		c.next = (slice + 1) % k
 		snap.Memory = mergeRankings(c.memory, *processesTopN)
 		snap.MemorySlices = k
+		if c.groupsTopK > 0 {
+			c.groups[slice], c.groupsOther[slice] = r.groups, r.groupsOther
+			snap.Groups = mergeGroups(c.groups, c.groupsOther, c.groupsTopK)
+		}
 		c.latest = &snap
 	}
 	c.mu.Unlock()
@@ -212,8 +228,9 @@ func mergeRankings(bySlice [][]TopProcess, n int) []TopProcess {
 }
 
 // parseProcessRankings decodes {ok, #{memory, message_queue_len, reductions,
-// details, window_us, error_us, processes}}.
-func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
+// details, window_us, error_us, processes, groups, groups_other}}, with at
+// most maxGroups groups.
+func parseProcessRankings(t etf.Term, topN, maxGroups int) (processRankings, error) {
 	var r processRankings
 	body, err := okReply(t)
 	if err != nil {
@@ -265,6 +282,17 @@ func parseProcessRankings(t etf.Term, topN int) (processRankings, error) {
 		if *f.dst, err = parseWindow(v); err != nil {
 			return r, fmt.Errorf("%s: %w", f.key, err)
 		}
+	}
+	groups, err := erlnode.Field(m, "groups")
+	if err != nil {
+		return r, err
+	}
+	other, err := erlnode.Field(m, "groups_other")
+	if err != nil {
+		return r, err
+	}
+	if r.groups, r.groupsOther, err = parseProcessGroups(groups, other, maxGroups); err != nil {
+		return r, fmt.Errorf("groups: %w", err)
 	}
 	return r, nil
 }

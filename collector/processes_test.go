@@ -65,6 +65,8 @@ func topReply(memory, mql, reds, details etf.List, windowUS int) etf.Term {
 		etf.Atom("window_us"):         windowUS,
 		etf.Atom("error_us"):          1000,
 		etf.Atom("processes"):         47,
+		etf.Atom("groups"):            etf.List{},
+		etf.Atom("groups_other"):      etf.Tuple{0, 0, 0, 0},
 	}}
 }
 
@@ -77,7 +79,7 @@ func TestProcesses(t *testing.T) {
 		500000)
 	expectMetrics(t, &processesCollector{}, map[string]etf.Term{
 		"erlang:system_info(process_count)": 47,
-		"probe:top_processes(10,20,0,1)":    reply,
+		"probe:top_processes(10,20,0,1,0)":  reply,
 	}, `
 # HELP beam_process_memory_bytes Memory of the process at this rank among the largest by memory. process is its registered name, the first element of its proc_lib label, or its initial call (an Elixir module reads Lab.Hog, not Elixir.Lab.Hog), never a pid. Up to one slow tier old; on a node of more than 100,000 processes each refresh reads a slice of them, so up to one slow tier per 100,000 processes old.
 # TYPE beam_process_memory_bytes gauge
@@ -136,7 +138,7 @@ func TestProcessesMalformed(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			expectError(t, &processesCollector{}, map[string]etf.Term{
 				"erlang:system_info(process_count)": 47,
-				"probe:top_processes(10,20,0,1)":    reply,
+				"probe:top_processes(10,20,0,1,0)":  reply,
 			})
 		})
 	}
@@ -148,9 +150,9 @@ func TestProcessesMemorySlices(t *testing.T) {
 	none := etf.List{}
 	node := &fakeNode{replies: map[string]etf.Term{
 		"erlang:system_info(process_count)": 250000,
-		"probe:top_processes(2,20,0,3)":     topReply(top("<0.1.0>", 300, "<0.2.0>", 100), none, none, described("<0.1.0>", "a", "<0.2.0>", "b"), 500000),
-		"probe:top_processes(2,20,1,3)":     topReply(top("<0.3.0>", 200), none, none, described("<0.3.0>", "c"), 500000),
-		"probe:top_processes(2,20,2,3)":     topReply(top("<0.4.0>", 400, "<0.5.0>", 50), none, none, described("<0.4.0>", "d", "<0.5.0>", "e"), 500000),
+		"probe:top_processes(2,20,0,3,0)":   topReply(top("<0.1.0>", 300, "<0.2.0>", 100), none, none, described("<0.1.0>", "a", "<0.2.0>", "b"), 500000),
+		"probe:top_processes(2,20,1,3,0)":   topReply(top("<0.3.0>", 200), none, none, described("<0.3.0>", "c"), 500000),
+		"probe:top_processes(2,20,2,3,0)":   topReply(top("<0.4.0>", 400, "<0.5.0>", 50), none, none, described("<0.4.0>", "d", "<0.5.0>", "e"), 500000),
 	}}
 	defer func(n int) { *processesTopN = n }(*processesTopN)
 	*processesTopN = 2

@@ -30,6 +30,10 @@ type TopSnapshot struct {
 	Memory       []TopProcess `json:"memory"`
 	MessageQueue []TopProcess `json:"message_queue_length"`
 	Reductions   []TopProcess `json:"reductions_per_second"`
+	// Groups are the sums by group for the process_groups collector, the
+	// top K and "other" last, over the slices read so far; nil when it is
+	// not enabled. /top does not show them.
+	Groups []ProcessGroup `json:"-"`
 }
 
 // TopProcess is one rank of a ranking: the ranked value, and the process as
@@ -65,6 +69,21 @@ type TopProcess struct {
 
 // ErrProcessesDisabled answers /top when there is no ranking to show.
 var ErrProcessesDisabled = errors.New("the processes collector is disabled (--no-collector.processes), so there is no ranking to show")
+
+// scan serves the ranker's latest ranking through its tier cache, as
+// TopProcesses does but on the node a refresh is given, for a collector
+// that reads the ranker's scan rather than scanning again (process_groups).
+func (e *Exporter) scan(ctx context.Context, node Node) (TopSnapshot, error) {
+	gen := node.Generation()
+	if _, _, err := e.ranking.get(ctx, node); err != nil {
+		return TopSnapshot{}, err
+	}
+	snap, ok := e.ranker.latestRanking(gen)
+	if !ok {
+		return TopSnapshot{}, errors.New("the connection to the node was re-established during the ranking")
+	}
+	return snap, nil
+}
 
 // A ranker is a collector that keeps, beside its metrics, the ranking they
 // come from (the processes collector does); TopProcesses serves it.

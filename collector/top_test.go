@@ -103,7 +103,7 @@ func topNode(name string, exited bool) *fakeTarget {
 func connectedNode(reply etf.Term) *fakeTarget {
 	n := &fakeTarget{fakeNode: fakeNode{replies: map[string]etf.Term{
 		"erlang:system_info(process_count)": 47,
-		"probe:top_processes(10,20,0,1)":    reply,
+		"probe:top_processes(10,20,0,1,0)":  reply,
 	}}}
 	n.up.Store(true)
 	return n

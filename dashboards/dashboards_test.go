@@ -45,6 +45,10 @@ var knownMetrics = []string{
 	"beam_process_memory_bytes",
 	"beam_process_message_queue_length",
 	"beam_process_reductions_per_second",
+	"beam_process_group_memory_bytes",
+	"beam_process_group_processes",
+	"beam_process_group_message_queue_length",
+	"beam_process_group_reductions_per_second",
 	"beam_ets_table_memory_bytes",
 	"beam_ets_table_objects",
 	"beam_reductions_total",
@@ -729,6 +733,13 @@ func syntheticSeries() map[string]string {
 			s["beam_process_message_queue_length"+l(r)] = fmt.Sprintf("%g+%gx60", 100*float64(3-rank), 10*k)
 			s["beam_process_reductions_per_second"+l(r)] = gauge(1e4 * float64(3-rank))
 		}
+		for i, group := range []string{"my_app_worker:init/1", "logger", "other"} {
+			g := `group="` + group + `"`
+			s["beam_process_group_memory_bytes"+l(g)] = gauge(1e7 * float64(3-i) * k)
+			s["beam_process_group_processes"+l(g)] = gauge(1e3 * float64(3-i))
+			s["beam_process_group_message_queue_length"+l(g)] = gauge(10 * float64(3-i))
+			s["beam_process_group_reductions_per_second"+l(g)] = gauge(1e4 * float64(3-i))
+		}
 		for i, table := range []string{"my_cache", "sessions"} {
 			s["beam_ets_table_memory_bytes"+l(`table="`+table+`"`)] = gauge(1e6 * float64(2-i))
 			s["beam_ets_table_objects"+l(`table="`+table+`"`)] = gauge(1e3 * float64(2-i))
@@ -790,7 +801,7 @@ func syntheticSeries() map[string]string {
 		}
 		s["beam_persistent_terms"+l("")] = gauge(30)
 		s["beam_persistent_term_memory_bytes"+l("")] = gauge(3e4)
-		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "ets", "runtime", "locks", "node", "dist", "ports", "allocators", "os_memory", "persistent_terms"} {
+		for _, c := range []string{"scheduler", "run_queue", "memory", "system_limits", "gc", "msacc", "processes", "process_groups", "ets", "runtime", "locks", "node", "dist", "ports", "allocators", "os_memory", "persistent_terms"} {
 			s["beam_scrape_collector_duration_seconds"+l(`collector="`+c+`"`)] = gauge(0.01)
 			s["beam_scrape_collector_success"+l(`collector="`+c+`"`)] = gauge(1)
 		}

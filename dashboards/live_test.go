@@ -158,8 +158,9 @@ func TestEndToEndDashboards(t *testing.T) {
 		"--web.listen-address="+exporterAddr,
 		"--collector.tier.fast=1s", "--collector.tier.slow=1s",
 		"--web.scrape-timeout-offset=200ms", "--collector.processes.window=250ms",
-		"--collector.msacc",  // opt-in, and the GC panel and alert use it
-		"--collector.sysmon", // opt-in, and the system monitor panels use it
+		"--collector.msacc",          // opt-in, and the GC panel and alert use it
+		"--collector.sysmon",         // opt-in, and the system monitor panels use it
+		"--collector.process_groups", // opt-in, and the processes dashboard shows it
 		"--erlang.local-name="+erltest.UniqueName("beam_exporter")+"@"+host)
 	exp.Env = append(os.Environ(), "BEAM_EXPORTER_ERLANG_COOKIE="+node.Cookie)
 	startProc(t, exp)

@@ -19,10 +19,13 @@ func TestProbeContract(t *testing.T) {
 	// D is a deadline 20 s away, in the node's clock, as the exporter
 	// passes it.
 	inContract := []string{
-		"top_processes(1, 0, 0, 1, D)",
-		"top_processes(1000, 0, 0, 1, D)",
-		"top_processes(10, 20, 0, 1, D)",
-		"top_processes(10, 0, 63, 64, D)",
+		"top_processes(1, 0, 0, 1, 0, D)",
+		"top_processes(1000, 0, 0, 1, 0, D)",
+		"top_processes(10, 20, 0, 1, 0, D)",
+		"top_processes(10, 0, 63, 64, 0, D)",
+		"top_processes(10, 20, 0, 1, 1, D)",
+		"top_processes(10, 20, 0, 1, 1000, D)",
+		"top_processes(10, 0, 63, 64, 1000, D)",
 		"ets_tables(1, D)",
 		"ets_tables(1000, D)",
 		"lock_counters(1, D)",
@@ -40,7 +43,7 @@ func TestProbeContract(t *testing.T) {
 	}
 	// A deadline already passed answers {error, deadline}, whatever the call.
 	pastDeadline := []string{
-		"top_processes(10, 20, 0, 1, D - 30000)",
+		"top_processes(10, 20, 0, 1, 20, D - 30000)",
 		"ets_tables(10, D - 30000)",
 		"lock_counters(10, D - 30000)",
 		"port_counts(10, D - 30000)",
@@ -53,18 +56,21 @@ func TestProbeContract(t *testing.T) {
 	var outOfContract []string
 	for _, n := range badCounts {
 		outOfContract = append(outOfContract,
-			"top_processes("+n+", 0, 0, 1, D)", "ets_tables("+n+", D)", "lock_counters("+n+", D)", "port_counts("+n+", D)")
+			"top_processes("+n+", 0, 0, 1, 0, D)", "ets_tables("+n+", D)", "lock_counters("+n+", D)", "port_counts("+n+", D)")
+	}
+	for _, g := range []string{"-1", "1001", "1 bsl 64", "1.0", "all", `"20"`, "[20]"} {
+		outOfContract = append(outOfContract, "top_processes(10, 0, 0, 1, "+g+", D)")
 	}
 	for _, w := range []string{"-1", "60001", "1 bsl 64", "1.5", "infinity", `"10"`, "[]"} {
-		outOfContract = append(outOfContract, "top_processes(10, "+w+", 0, 1, D)")
+		outOfContract = append(outOfContract, "top_processes(10, "+w+", 0, 1, 0, D)")
 	}
 	// The memory slice: Slice within 0..Slices-1, Slices within 1..64.
 	for _, sl := range []string{"-1, 1", "1, 1", "0, 0", "64, 64", "0, 65", "0, -1", "a, 2", "0, 2.0"} {
-		outOfContract = append(outOfContract, "top_processes(10, 0, "+sl+", D)")
+		outOfContract = append(outOfContract, "top_processes(10, 0, "+sl+", 0, D)")
 	}
 	// The deadline is an integer of the node's clock.
 	for _, d := range []string{"infinity", "1.0e12", `"D"`, "{D}"} {
-		outOfContract = append(outOfContract, "top_processes(10, 0, 0, 1, "+d+")", "ets_tables(10, "+d+")",
+		outOfContract = append(outOfContract, "top_processes(10, 0, 0, 1, 0, "+d+")", "ets_tables(10, "+d+")",
 			"lock_counters(10, "+d+")", "port_counts(10, "+d+")", "dist_events(self(), "+d+")", "session(self(), #{}, "+d+")",
 			"system_monitor_events("+d+")")
 	}
@@ -138,8 +144,8 @@ func TestProbeContract(t *testing.T) {
 			idle := node.Eval(t, fmt.Sprintf(`Ps = [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 100)],
 				timer:sleep(100),
 				D = erlang:monotonic_time(millisecond) + 20000,
-				{ok, _} = %[1]s:top_processes(1000, 20, 0, 1, D),
-				{ok, #{reductions := R}} = %[1]s:top_processes(1000, 20, 0, 1, D),
+				{ok, _} = %[1]s:top_processes(1000, 20, 0, 1, 0, D),
+				{ok, #{reductions := R}} = %[1]s:top_processes(1000, 20, 0, 1, 0, D),
 				Idle = [list_to_binary(pid_to_list(P)) || P <- Ps],
 				[P ! stop || P <- Ps],
 				[Pid || {Pid, _, _} <- R, lists:member(Pid, Idle)]`, ProbeModule))
@@ -150,7 +156,7 @@ func TestProbeContract(t *testing.T) {
 			// its processes for a 300 ms window, take twice that.
 			serial := node.Eval(t, fmt.Sprintf(`D = erlang:monotonic_time(millisecond) + 20000, Self = self(),
 				T0 = erlang:monotonic_time(millisecond),
-				[spawn(fun() -> Self ! {scanned, %[1]s:top_processes(10, 300, 0, 1, D)} end) || _ <- [1, 2]],
+				[spawn(fun() -> Self ! {scanned, %[1]s:top_processes(10, 300, 0, 1, 0, D)} end) || _ <- [1, 2]],
 				[receive {scanned, {ok, _}} -> ok end || _ <- [1, 2]],
 				erlang:monotonic_time(millisecond) - T0 >= 600`, ProbeModule))
 			if serial != "true" {
@@ -159,7 +165,7 @@ func TestProbeContract(t *testing.T) {
 			// A scan still running at its deadline answers then: this one
 			// would wait a minute between its passes.
 			if got := node.Eval(t, fmt.Sprintf(`T0 = erlang:monotonic_time(millisecond),
-				R = %s:top_processes(10, 60000, 0, 1, T0 + 200),
+				R = %s:top_processes(10, 60000, 0, 1, 0, T0 + 200),
 				{R, erlang:monotonic_time(millisecond) - T0 < 2000}`, ProbeModule)); got != "{{error,deadline},true}" {
 				t.Errorf("a scan past its deadline: %s, want {{error,deadline},true}", got)
 			}

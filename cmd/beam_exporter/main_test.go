@@ -101,6 +101,7 @@ func TestBadConfigurationExits2(t *testing.T) {
 		{"web config with a password that is not a hash", []string{node, withCookie, "--web.config.file=" + plainPassword}, []string{"--web.config.file", plainPassword}},
 		{"bad tiers", []string{node, withCookie, "--collector.tier.slow=1s"}, []string{"slow tier"}},
 		{"top-n out of range", []string{node, withCookie, "--collector.processes.top-n=0"}, []string{"--collector.processes.top-n"}},
+		{"group top-k out of range", []string{node, withCookie, "--collector.process_groups.top-k=1001"}, []string{"--collector.process_groups.top-k must be within 1-1000, got 1001"}},
 		{"TLS files without --erlang.tls", []string{node, withCookie, "--erlang.tls.ca-file=" + cookie}, []string{"--erlang.tls"}},
 		{"TLS CA file missing", []string{node, withCookie, "--erlang.tls", "--erlang.tls.ca-file=" + missing}, []string{"--erlang.tls", missing}},
 		{"TLS CA file without a certificate", []string{node, withCookie, "--erlang.tls", "--erlang.tls.ca-file=" + empty}, []string{"--erlang.tls", empty, "no PEM certificate"}},
@@ -188,7 +189,8 @@ func TestEndToEndScrape(t *testing.T) {
 		t.Run("OTP"+otp, func(t *testing.T) {
 			t.Parallel()
 			node := erltest.Start(t, erltest.Options{OTP: otp, Name: erltest.UniqueName("e2e")})
-			addr, cmd, logs := startExporter(t, node.Cookie, "--erlang.node="+node.Name, "--log.level=debug",
+			// The defaults, and process_groups (opt-in), whose families promtool checks too.
+			addr, cmd, logs := startExporter(t, node.Cookie, "--erlang.node="+node.Name, "--log.level=debug", "--collector.process_groups",
 				"--erlang.local-name="+erltest.UniqueName("beam_exporter")+"@"+strings.SplitN(node.Name, "@", 2)[1])
 			args, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
 			body := scrapeUntilUp(t, addr, logs)
@@ -201,6 +203,9 @@ func TestEndToEndScrape(t *testing.T) {
 				if bytes.Contains(text, []byte(node.Cookie)) {
 					t.Errorf("the cookie appears in the exporter's %s", what)
 				}
+			}
+			if !bytes.Contains(body, []byte("\nbeam_process_group_processes{group=\"other\"}")) {
+				t.Errorf("no process groups in the scrape:\n%s", body)
 			}
 			if status, page := testkit.Get(t, "http://"+addr+"/"); status != http.StatusOK || !strings.Contains(page, `href="/top"`) {
 				t.Errorf("landing page (%d) without a link to /top:\n%s", status, page)

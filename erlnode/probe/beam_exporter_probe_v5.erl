@@ -16,7 +16,7 @@
 %%% again purges the older copy, which kills the processes still running that
 %%% copy, sessions and the msacc keeper included.
 -module(beam_exporter_probe_v5).
--export([session/3, top_processes/5, ets_tables/2, lock_counters/2]).
+-export([session/3, top_processes/6, ets_tables/2, lock_counters/2]).
 -export([port_counts/2, system_monitor_events/1]).
 -export([dist_events/2]).
 
@@ -27,6 +27,9 @@
 %% Most peers the dist watcher remembers; beyond, it forgets the one down longest.
 -define(PEERS_MAX, 1000).
 -define(NAME_MAX, 120).
+%% Groups a scan tells apart in one slice; the rest share the last id and
+%% count as groups_other.
+-define(GROUPS_CAP, 4096).
 %% Both passes of a scan read the clock every ?CHUNK processes.
 -define(CHUNK, 128).
 %% How long a session that lost its keeper waits for a successor.
@@ -639,7 +642,8 @@ driver_text(Name) -> cap(text(Name)).
 %%% -------------------------------------------------------- top processes
 
 %% Ranks the processes by memory (bytes), message queue length and
-%% reductions per second, in two passes over one process list.
+%% reductions per second, in two passes over one process list, and with
+%% Groups > 0 sums the same figures by group (see groups below).
 %%
 %% At most one scan runs on the node at a time, whoever asks: the scan runs
 %% in a process of its own that holds the registered name ?SCAN while it
@@ -664,7 +668,8 @@ driver_text(Name) -> cap(text(Name)).
 %% the two chunks' durations (error_us, the largest for a ranked process).
 %% Beyond the bounded top-N sets, the memory that grows with the node is the
 %% process list (as processes/0 makes it), 8 bytes per process and 16 per
-%% chunk, held by the scan only.
+%% chunk, held by the scan only; with groups, 4 bytes more per process and
+%% one entry per group.
 %%
 %% Each Top is sorted by its value, descending, holds at most N entries and
 %% no zeros, and names its processes by pid (pid_to_list/1, as this node's
@@ -675,24 +680,40 @@ driver_text(Name) -> cap(text(Name)).
 %% label in full, what it runs and its figures at that moment, at one
 %% process_info each. window_us is the mean window; processes is how many
 %% the first pass read. The scan itself is left out.
+%%
+%% groups covers the processes of the slice, the same ones whose memory is
+%% read: the group of a process is its name as name/2 gives it, read as
+%% extra items of the call that reads its memory, so it costs no signal of
+%% its own. On a node without the one-key dictionary read (before OTP
+%% 26.2) the group of an unregistered proc_lib process is its initial call
+%% proc_lib:init_p/N, since copying every dictionary would cost more than
+%% the scan. Each group is {Name, Processes, MemoryBytes, MessageQueueLen,
+%% ReductionsPerSecond}, the last being the sum of its processes' rates as
+%% the reductions ranking computes them; the Groups largest by memory come
+%% first, and groups_other sums the rest, so that groups and groups_other
+%% add up to every process of the slice the first pass read.
 -spec top_processes(N :: 1..1000, WindowMs :: 0..60000, Slice :: 0..63, Slices :: 1..64,
-                    Deadline :: integer()) ->
+                    Groups :: 0..1000, Deadline :: integer()) ->
           {ok, #{memory := Top, message_queue_len := Top,
                  reductions := [{Pid :: binary(), PerSecond :: pos_integer(), WindowUs :: pos_integer()}],
                  details := [Details], window_us := non_neg_integer(),
-                 error_us := non_neg_integer(), processes := non_neg_integer()}}
+                 error_us := non_neg_integer(), processes := non_neg_integer(),
+                 groups := [{Name :: binary(), Processes :: pos_integer(), MemoryBytes :: non_neg_integer(),
+                             MessageQueueLen :: non_neg_integer(), ReductionsPerSecond :: non_neg_integer()}],
+                 groups_other := {Processes :: non_neg_integer(), MemoryBytes :: non_neg_integer(),
+                                  MessageQueueLen :: non_neg_integer(), ReductionsPerSecond :: non_neg_integer()}}}
         | {error, badarg | deadline | scan_failed}
       when Top :: [{Pid :: binary(), Value :: pos_integer()}],
            Details :: #{pid := binary(), name := binary(), label := binary(),
                         registered_name := binary(), current_function := binary(),
                         initial_call := binary(), memory := non_neg_integer(),
                         message_queue_len := non_neg_integer(), reductions := non_neg_integer()}.
-top_processes(N, WindowMs, Slice, Slices, Deadline)
+top_processes(N, WindowMs, Slice, Slices, Groups, Deadline)
   when is_integer(N), N >= 1, N =< 1000, is_integer(WindowMs), WindowMs >= 0, WindowMs =< 60000,
        is_integer(Slices), Slices >= 1, Slices =< 64, is_integer(Slice), Slice >= 0, Slice < Slices,
-       is_integer(Deadline) ->
+       is_integer(Groups), Groups >= 0, Groups =< 1000, is_integer(Deadline) ->
     Caller = self(),
-    {Pid, Ref} = spawn_monitor(fun() -> scan(Caller, N, WindowMs, Slice, Slices, Deadline) end),
+    {Pid, Ref} = spawn_monitor(fun() -> scan(Caller, N, WindowMs, Slice, Slices, Groups, Deadline) end),
     receive
         {Pid, Reply} -> demonitor(Ref, [flush]), Reply;
         {'DOWN', Ref, process, Pid, deadline} -> {error, deadline};
@@ -701,29 +722,37 @@ top_processes(N, WindowMs, Slice, Slices, Deadline)
         stop_process(Pid, Ref),
         {error, deadline}
     end;
-top_processes(_, _, _, _, _) -> {error, badarg}.
+top_processes(_, _, _, _, _, _) -> {error, badarg}.
 
-%% The scan's constants, passed as one tuple.
--record(scan, {me, slice, slices, deadline, base, caller}).
+%% The scan's constants, passed as one tuple. items is what the first pass
+%% reads of a process of the slice; id_bits is 32 when it groups them (each
+%% process's group id follows its reductions), else 0; sums then holds the
+%% groups' figures (group_add/5).
+-record(scan, {me, slice, slices, deadline, base, caller, items, id_bits, sums}).
 
-scan(Caller, N, WindowMs, Slice, Slices, DeadlineMs) ->
+scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     CRef = monitor(process, Caller),
     scan_lock(CRef, DeadlineMs),
     Deadline = erlang:convert_time_unit(DeadlineMs, millisecond, native),
+    Ctx = name_context(),
     Ps = erlang:processes(),
     None = {N, 0, gb_sets:empty()},
     T0 = erlang:monotonic_time(),
-    S = #scan{me = self(), slice = Slice, slices = Slices, deadline = Deadline, base = T0, caller = CRef},
-    {Count, Total, Before, Stamps, Mem, Mql} = first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, S),
+    S = #scan{me = self(), slice = Slice, slices = Slices, deadline = Deadline, base = T0, caller = CRef,
+              items = [memory, message_queue_len, reductions | group_items(GroupsMax, Ctx)],
+              id_bits = case GroupsMax of 0 -> 0; _ -> 32 end,
+              sums = case GroupsMax of 0 -> none; _ -> counters:new(4 * ?GROUPS_CAP, []) end},
+    {Count, Total, Before, Stamps, Mem, Mql} =
+        first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {{}, 0, 0, 0, 0}, S),
     T1 = T0 + stamp(Stamps, byte_size(Stamps) div 8 - 1),
     pause(T1 + erlang:convert_time_unit(WindowMs, millisecond, native), S),
     T2 = erlang:monotonic_time(),
     {Red, T3} = second_pass(Ps, 0, ?CHUNK, T2 - T0, [], Before, None, {Stamps, Total}, S),
     [M, Q, R] = [top_list(T) || T <- [Mem, Mql, Red]],
     check(S),
-    Ctx = name_context(),
     Winners = lists:usort([P || L <- [M, Q], {_, P} <- L] ++ [P || {_, {P, _, _}} <- R]),
     Details = lists:append([details(P, Ctx) || P <- Winners]),
+    {GroupList, Other} = groups(GroupsMax, S#scan.sums),
     Us = fun(T) -> erlang:convert_time_unit(T, native, microsecond) end,
     Pids = fun(L) -> [{pid_binary(P), V} || {V, P} <- L] end,
     Caller ! {self(), {ok, #{memory => Pids(M), message_queue_len => Pids(Q),
@@ -731,7 +760,9 @@ scan(Caller, N, WindowMs, Slice, Slices, DeadlineMs) ->
                              details => Details,
                              window_us => max(0, Us((T2 + T3 - T0 - T1) div 2)),
                              error_us => Us(lists:max([0 | [E || {_, {_, _, E}} <- R]])),
-                             processes => Count}}}.
+                             processes => Count,
+                             groups => GroupList, groups_other => Other}}}.
+
 
 %% Takes the node's one scan slot, waiting for the scan that holds it.
 scan_lock(CRef, Deadline) ->
@@ -768,37 +799,43 @@ stamp(Stamps, I) -> binary:decode_unsigned(binary_part(Stamps, I * 8, 8)).
 %% signal costs the process one reduction (on OTP 25, 27 and 29 alike) after
 %% it has read its count for us, so its count before the window is R + 1:
 %% otherwise every idle process of the slice would rank at one reduction.
-%% Every process, the scan and the exited included, gets its 8 bytes, so
-%% that the second pass finds them by position; appending to a binary held
-%% only here is done in place. Stamps holds each chunk's start and, last,
-%% the pass's end, relative to the scan's start.
-first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, S) ->
+%% Every process, the scan and the exited included, gets its 8 bytes, and
+%% with groups its group's id (0 for none) in 4 more, so that the second
+%% pass finds them by position; appending to a binary held only here is
+%% done in place. Stamps holds each chunk's start and, last, the pass's
+%% end, relative to the scan's start.
+first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, Last, S) ->
+    group_flush(Last, S),
     {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql};
-first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, S) ->
+first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, Last, S) ->
     check(S),
-    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, S);
-first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql,
-           #scan{me = Me, slice = Slice, slices = Slices} = S) when P =/= Me ->
+    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, Last, S);
+first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last,
+           #scan{me = Me, slice = Slice, slices = Slices, items = Items, id_bits = Bits} = S) when P =/= Me ->
     case erlang:phash2(P, Slices) of
         Slice ->
-            case erlang:process_info(P, [memory, message_queue_len, reductions]) of
-                [{memory, M}, {message_queue_len, Q}, {reductions, R}] ->
-                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R + 1):64>>, Stamps,
-                               top_add(M, P, Mem), top_add(Q, P, Mql), S);
+            case erlang:process_info(P, Items) of
+                [{memory, M}, {message_queue_len, Q}, {reductions, R} | Named] ->
+                    Group = group_add(Named, M, Q, Last, S),
+                    Id = element(2, Group),
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R + 1):64, Id:Bits>>, Stamps,
+                               top_add(M, P, Mem), top_add(Q, P, Mql), Group, S);
                 undefined ->
-                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, S)
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql,
+                               Last, S)
             end;
         _ ->
             case erlang:process_info(P, [message_queue_len, reductions]) of
                 [{message_queue_len, Q}, {reductions, R}] ->
-                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, R:64>>, Stamps,
-                               Mem, top_add(Q, P, Mql), S);
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, R:64, 0:Bits>>, Stamps,
+                               Mem, top_add(Q, P, Mql), Last, S);
                 undefined ->
-                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, S)
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql,
+                               Last, S)
             end
     end;
-first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, S) ->
-    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, S).
+first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, #scan{id_bits = Bits} = S) ->
+    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, Last, S).
 
 clock(#scan{base = Base}) -> erlang:monotonic_time() - Base.
 
@@ -807,18 +844,19 @@ clock(#scan{base = Base}) -> erlang:monotonic_time() - Base.
 %% match, whose instructions as OTP 25 compiles them OTP 29 cannot load.
 %% Busy holds the chunk's processes that did work, {Index, Pid, Delta}: their
 %% windows are known once the chunk's end time is.
-second_pass([], At, _, Start, Busy, _, Red, First, S) ->
+second_pass([], At, _, Start, Busy, Before, Red, First, S) ->
     End = clock(S),
-    {rank_chunk(Busy, At, Start, End, First, Red), End + S#scan.base};
+    {rank_chunk(Busy, At, Start, End, First, Red, {Before, S}), End + S#scan.base};
 second_pass(Ps, At, 0, Start, Busy, Before, Red, First, S) ->
     End = clock(S),
-    Red1 = rank_chunk(Busy, At, Start, End, First, Red),
+    Red1 = rank_chunk(Busy, At, Start, End, First, Red, {Before, S}),
     check(S),
     second_pass(Ps, At, ?CHUNK, End, [], Before, Red1, First, S);
-second_pass([P | Ps], At, Left, Start, Busy, Before, Red, First, #scan{me = Me} = S) when P =/= Me ->
+second_pass([P | Ps], At, Left, Start, Busy, Before, Red, First, #scan{me = Me, id_bits = Bits} = S)
+  when P =/= Me ->
     case erlang:process_info(P, reductions) of
         {reductions, R} ->
-            case R - binary:decode_unsigned(binary_part(Before, At * 8, 8)) of
+            case R - binary:decode_unsigned(binary_part(Before, At * (8 + Bits div 8), 8)) of
                 D when D > 0 -> second_pass(Ps, At + 1, Left - 1, Start, [{At, P, D} | Busy], Before, Red, First, S);
                 _ -> second_pass(Ps, At + 1, Left - 1, Start, Busy, Before, Red, First, S)
             end;
@@ -831,20 +869,129 @@ second_pass([_Me | Ps], At, Left, Start, Busy, Before, Red, First, S) ->
 %% the same place in chunk I div ?CHUNK of each; its read is placed at the
 %% middle of its share of the chunk. Ranked by reductions per second, each
 %% entry keeps its window and the bound on that window's error (native).
-rank_chunk([], _, _, _, _, Red) -> Red;
-rank_chunk(Busy, Next, Start2, End2, {Stamps, Total}, Red) ->
+%% With groups, each rate is added to its group's (rate_add/3).
+rank_chunk([], _, _, _, _, Red, _) -> Red;
+rank_chunk(Busy, Next, Start2, End2, {Stamps, Total}, Red, Reads) ->
     C = (Next - 1) div ?CHUNK,
     Len = min(?CHUNK, Total - C * ?CHUNK),
     Start1 = stamp(Stamps, C),
     End1 = stamp(Stamps, C + 1),
     PerSecond = erlang:convert_time_unit(1, second, native),
-    lists:foldl(fun({I, P, D}, Acc) ->
+    lists:foldl(fun({I, P, D}, Top) ->
                         Place = 2 * (I - C * ?CHUNK) + 1,
                         Read1 = Start1 + (End1 - Start1) * Place div (2 * Len),
                         Read2 = Start2 + (End2 - Start2) * Place div (2 * Len),
                         W = max(1, Read2 - Read1),
-                        top_add(D * PerSecond div W, {P, W, (End1 - Start1) + (End2 - Start2)}, Acc)
+                        Rate = D * PerSecond div W,
+                        rate_add(Reads, I, Rate),
+                        top_add(Rate, {P, W, (End1 - Start1) + (End2 - Start2)}, Top)
                 end, Red, Busy).
+
+%%% ------------------------------------------------------ process groups
+
+%% What the first pass reads, beyond memory, mailbox and reductions, to
+%% tell a process's group as name/2 would: all of it answered by the signal
+%% that reads memory. Where the dictionary can be read one key at a time
+%% (OTP 26.2), the proc_lib label (OTP 27) and '$initial_call' are read as
+%% such; before that, not at all.
+group_items(0, _) -> [];
+group_items(_, {Label, OneKey}) ->
+    [registered_name, initial_call]
+        ++ [{dictionary, '$process_label'} || Label, OneKey]
+        ++ [{dictionary, '$initial_call'} || OneKey].
+
+%% A group's figures are four counters (processes, memory, message queue
+%% length, reductions per second) at 4 * (Id - 1) + 1.. of sums: adding to a
+%% counter allocates nothing, where a map is copied on every update (a
+%% flat map of up to 32 groups, whole) and even a tuple put in the process
+%% dictionary per process made the scan a measured 20% dearer. The scan's
+%% own dictionary, which it holds alone and which goes with it, maps each
+%% group's key (group_key/1) to its id, and {groups} to the last id given.
+%% Past ?GROUPS_CAP - 1 groups, new keys share the last id, which groups/2
+%% counts as other.
+%%
+%% Last is {Key, Id, Processes, Memory, MessageQueueLen}: the group of the
+%% process before and what it holds not yet added to the counters. The next
+%% process often shares it (most of a node's processes are often of one
+%% kind): then a comparison finds it, and its figures are added when the
+%% run ends, at one look-up and three counter updates per run rather than
+%% per process. Named is what process_info answered for group_items/2;
+%% the result is this process's Last. The first Last, and the only one
+%% without groups, is {{}, 0, 0, 0, 0}: {} is no group's key, so no
+%% process is taken for its group.
+group_add([], _, _, Last, _) -> Last;
+group_add(Named, M, Q, {Key0, Id0, C0, M0, Q0} = Last, S) ->
+    case group_key(Named) of
+        Key0 -> {Key0, Id0, C0 + 1, M0 + M, Q0 + Q};
+        Key ->
+            group_flush(Last, S),
+            {Key, group_id(Key), 1, M, Q}
+    end.
+
+group_flush({_, 0, _, _, _}, _) -> ok;
+group_flush({_, Id, C, M, Q}, #scan{sums = Sums}) ->
+    At = 4 * Id - 3,
+    counters:add(Sums, At, C),
+    counters:add(Sums, At + 1, M),
+    counters:add(Sums, At + 2, Q).
+
+group_id(Key) ->
+    case get(Key) of
+        undefined ->
+            Id = case get({groups}) of
+                     undefined -> 1;
+                     N -> min(N + 1, ?GROUPS_CAP)
+                 end,
+            put({groups}, Id),
+            put(Key, Id),
+            Id;
+        Id -> Id
+    end.
+
+%% A raw term, as cheap to make as possible: the text comes once per group,
+%% at the end (group_name/1). The order is name/4's. A registered name is
+%% an atom and an initial call a 3-tuple, so neither is taken for {label, _},
+%% {groups} or an id.
+group_key([{registered_name, Reg} | _]) when is_atom(Reg) -> Reg;
+group_key([_, {initial_call, Init} | Dict]) -> group_key(Init, Dict).
+
+group_key(_, [{{dictionary, '$process_label'}, Label} | _]) when Label =/= undefined ->
+    {label, label_leaf(Label)};
+group_key(Init, [{{dictionary, '$process_label'}, _} | Dict]) -> group_key(Init, Dict);
+group_key({proc_lib, init_p, _}, [{{dictionary, '$initial_call'}, {_, _, _} = Recorded}]) -> Recorded;
+group_key(Init, _) -> Init.
+
+group_name(Reg) when is_atom(Reg) -> cap(atom_text(Reg));
+group_name({label, Leaf}) -> cap(text(Leaf));
+group_name(MFA) -> cap(mfa(MFA)).
+
+%% Adds the rate of process I to its group's, when there are groups: its
+%% entry in Before is then 12 bytes, the last 4 its group id.
+rate_add({_, #scan{id_bits = 0}}, _, _) -> ok;
+rate_add({Before, #scan{sums = Sums}}, I, Rate) ->
+    case binary:decode_unsigned(binary_part(Before, I * 12 + 8, 4)) of
+        0 -> ok;
+        Id -> counters:add(Sums, 4 * Id, Rate)
+    end.
+
+%% The groups as top_processes/6 answers them. Two keys may make one name
+%% (a label and a registered name alike, or names cut at ?NAME_MAX): they
+%% are summed, so that names are unique.
+groups(_, none) -> {[], {0, 0, 0, 0}};
+groups(Max, Sums) ->
+    Figures = fun(Id) -> list_to_tuple([counters:get(Sums, 4 * Id - K) || K <- [3, 2, 1, 0]]) end,
+    Add = fun({C, M, Q, R}, {C0, M0, Q0, R0}) -> {C0 + C, M0 + M, Q0 + Q, R0 + R} end,
+    ByName = lists:foldl(fun({{groups}, _}, Acc) -> Acc;
+                            ({_, ?GROUPS_CAP}, Acc) -> Acc;
+                            ({Key, Id}, Acc) when is_integer(Id) ->
+                                 Sum = Figures(Id),
+                                 maps:update_with(group_name(Key), fun(S0) -> Add(Sum, S0) end, Sum, Acc);
+                            (_, Acc) -> Acc
+                         end, #{}, get()),
+    Largest = fun({N1, {C1, M1, _, _}}, {N2, {C2, M2, _, _}}) -> {M1, C1, N2} >= {M2, C2, N1} end,
+    {Top, Rest} = lists:split(min(Max, map_size(ByName)), lists:sort(Largest, maps:to_list(ByName))),
+    Other = lists:foldl(fun({_, Sum}, Acc) -> Add(Sum, Acc) end, Figures(?GROUPS_CAP), Rest),
+    {[{Name, C, M, Q, R} || {Name, {C, M, Q, R}} <- Top], Other}.
 
 %% [] for a process that exited since it was ranked.
 details(P, Ctx) ->
@@ -1024,13 +1171,15 @@ proc_label(_, _) -> undefined.
 %% A label names a kind of process, and its further elements often tell the
 %% processes of that kind apart ({worker, N}, OTP's own example): of a tuple,
 %% or a list that is not text, only the first element counts, recursively.
-label_name(T) when is_tuple(T), tuple_size(T) > 0 -> label_name(element(1, T));
-label_name([H | _] = L) ->
+label_name(T) -> text(label_leaf(T)).
+
+label_leaf(T) when is_tuple(T), tuple_size(T) > 0 -> label_leaf(element(1, T));
+label_leaf([H | _] = L) ->
     case io_lib:printable_unicode_list(L) of
-        true -> text(L);
-        false -> label_name(H)
+        true -> L;
+        false -> label_leaf(H)
     end;
-label_name(T) -> text(T).
+label_leaf(T) -> T.
 
 %% For processes started by proc_lib, the initial call it records as
 %% '$initial_call' rather than proc_lib:init_p itself. Both name code, so

@@ -382,6 +382,36 @@ func (r renderer) processes() dashboard {
 				description: "Reductions per second of the processes that did the most work over the exporter's short " +
 					"sampling window (like recon:proc_window). These are the processes keeping the schedulers busy.",
 			},
+			{
+				typ: "timeseries", title: "Memory by process group", unit: "bytes", w: 12, h: 9, min: f(0),
+				targets: []target{ts(`sum by (instance, group) (`+r.sel("beam_process_group_memory_bytes")+`)`, "{{instance}} {{group}}")},
+				description: "Memory of all the processes of each kind, summed: the top groups by memory and \"other\" " +
+					"for the rest, which together make every process the exporter's scan read. A group is the process " +
+					"label of the top-N panels (registered name, proc_lib label or initial call), so 100,000 small " +
+					"workers that never reach the top-N show here as one line. A group climbing while its process count " +
+					"(next panel) stays flat holds more per process; both climbing, more processes.",
+			},
+			{
+				typ: "table", title: "Process groups now", unit: "bytes", w: 12, h: 9,
+				targets: []target{
+					tableQ(`sum by (instance, group) (` + r.sel("beam_process_group_memory_bytes") + `)`),
+					tableQ(`sum by (instance, group) (` + r.sel("beam_process_group_processes") + `)`),
+					tableQ(`sum by (instance, group) (` + r.sel("beam_process_group_message_queue_length") + `)`),
+					tableQ(`sum by (instance, group) (` + r.sel("beam_process_group_reductions_per_second") + `)`),
+				},
+				transforms: []any{merge, organize(nil, map[string]string{
+					"Value #A": "Memory",
+					"Value #B": "Processes",
+					"Value #C": "Messages",
+					"Value #D": "Reductions/s",
+				}, []string{"instance", "group", "Value #A", "Value #B", "Value #C", "Value #D"})},
+				overrides: []any{unitOverride("Processes", "short"), unitOverride("Messages", "short"), unitOverride("Reductions/s", "ops")},
+				sortBy:    "Memory",
+				description: "Each node's process groups at the end of the time range, largest by memory first: how many " +
+					"processes of each kind, their memory, the messages waiting in their mailboxes and the reductions " +
+					"per second they did over the exporter's sampling window, all summed over the group. The rows of a " +
+					"node add up to all its processes. Memory divided by processes is the size of a typical member.",
+			},
 			topTable("Top processes by memory now", "beam_process_memory_bytes", "bytes", "Memory",
 				"The top-N processes by memory at the end of the time range, per node, largest first."),
 			topTable("Top mailboxes now", "beam_process_message_queue_length", "short", "Messages",

@@ -125,7 +125,7 @@ func (r *Result) measureNode(ctx context.Context, n *node, procs int, first bool
 		}
 	}
 	// Loads the probe, which the in-VM scans call directly.
-	if _, err := n.client.ProbeCall(ctx, "top_processes", 1, 0, 0, 1); err != nil {
+	if _, err := n.client.ProbeCall(ctx, "top_processes", 1, 0, 0, 1, 0); err != nil {
 		return sr, fmt.Errorf("loading the probe: %w", err)
 	}
 	runs := cfg.runsFor(procs)
@@ -136,12 +136,12 @@ func (r *Result) measureNode(ctx context.Context, n *node, procs int, first bool
 	}
 	for _, name := range r.collectors {
 		cfg.progress("  %s alone, %d runs", name, runs)
-		if sr.collectors[name], err = refresh(ctx, n, []string{name}, runs); err != nil {
+		if sr.collectors[name], err = refresh(ctx, n, alone(name), runs); err != nil {
 			return sr, err
 		}
 	}
 	for i := range runs {
-		for _, what := range []string{"probe", "recon", "minimal"} {
+		for _, what := range scanKinds {
 			cfg.progress("  in-VM top-%d scan %d/%d: %s", cfg.TopN, i+1, runs, what)
 			t, err := n.call(ctx, 30*time.Minute, "measure", etf.Atom(what), cfg.TopN, collector.MemorySlices(sr.procs))
 			if err != nil {
@@ -165,6 +165,20 @@ func (r *Result) measureNode(ctx context.Context, n *node, procs int, first bool
 		}
 	}
 	return sr, nil
+}
+
+// scanKinds are the in-VM scans measured: the probe's without and with
+// process groups, and the two baselines.
+var scanKinds = []string{"probe", "probe_groups", "recon", "minimal"}
+
+// alone is the collectors that make name's refresh: process_groups sums the
+// processes collector's scan, so it is measured with it, and its own cost
+// is the difference.
+func alone(name string) []string {
+	if name == "process_groups" {
+		return []string{"processes", name}
+	}
+	return []string{name}
 }
 
 // refresh times runs scrapes of an exporter holding the named collectors,
