@@ -224,6 +224,9 @@ func TestLiveProcessGroups(t *testing.T) {
 		node.Eval(t, `beam_exporter_test_group:start(5000).`)
 		// Two processes at work, holding enough memory to make the top groups.
 		node.Eval(t, `[spawn(beam_exporter_test_group, ticker, [lists:seq(1, 100000)]) || _ <- [1, 2]], ok.`)
+		// A registered process is its own group, under its name (the scan
+		// reads the registered names once, not per process).
+		node.Eval(t, `register(beam_exporter_test_named, spawn(fun() -> L = lists:seq(1, 200000), receive stop -> L end end)), ok.`)
 		labels := otp >= "27"
 		if labels {
 			node.Eval(t, `beam_exporter_test_group:labelled(100).`)
@@ -268,6 +271,9 @@ func TestLiveProcessGroups(t *testing.T) {
 		}
 		if v := value(t, fams, "beam_process_group_reductions_per_second", "group", "beam_exporter_test_group:ticker/1"); v <= 0 {
 			t.Errorf("two processes at work every millisecond do %v reductions per second", v)
+		}
+		if byCount["beam_exporter_test_named"] != 1 {
+			t.Errorf("the registered process is not a group of its own: %v", byCount)
 		}
 		if labels && byCount["conn"] != 100 {
 			t.Errorf("the 100 processes labelled {conn, I} are %v in group conn: %v", byCount["conn"], byCount)
