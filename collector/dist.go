@@ -113,7 +113,7 @@ type distCollector struct{}
 // the watcher's counts through the probe. Without the probe
 // (--no-erlang.load-probe, or a node that is not an erlnode.Client) the
 // counts are left out and the links still exported; a watcher that fails
-// fails the collector after the links are sent.
+// fails the whole collector, which the exporter then serves nothing of.
 func (distCollector) Update(ctx context.Context, node Node, ch chan<- prometheus.Metric) error {
 	reply, err := evaluate(ctx, node, distExpr)
 	if err != nil {
