@@ -19,7 +19,7 @@ run([NText, RoundsText]) ->
     timer:sleep(500),
     Scan = fun(Groups) ->
                    Deadline = erlang:monotonic_time(millisecond) + 60000,
-                   {Us, {ok, _}} = timer:tc(beam_exporter_probe_v5, top_processes, [10, 0, 0, 1, Groups, Deadline]),
+                   {Us, {ok, _}} = timer:tc(beam_exporter_probe_v6, top_processes, [10, 0, 0, 1, Groups, Deadline]),
                    Us
            end,
     _ = [Scan(G) || G <- [0, 20]],  % loads and warms both paths
