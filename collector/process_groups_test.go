@@ -346,3 +346,116 @@ func TestProcessGroupsSlices(t *testing.T) {
 		}
 	}
 }
+
+// groupsCacheModule drives the probe's grouping scan from inside the node.
+// Its workers, once up, set a proc_lib label when asked to. groups/0 scans
+// with room for 1,000 groups, checks that the groups and other add up to
+// the processes the scan read, and answers name => processes.
+const groupsCacheModule = `-module(beam_exporter_test_groups_cache).
+-export([start/1, worker/1, newcomer/0, groups/0, count/1, label/2, distinct/1, cached/0]).
+start(N) ->
+    Self = self(),
+    Ps = [spawn(beam_exporter_test_groups_cache, worker, [Self]) || _ <- lists:seq(1, N)],
+    [receive {up, P} -> ok end || P <- Ps],
+    persistent_term:put(beam_exporter_test_groups_cache, Ps), ok.
+worker(Parent) -> Parent ! {up, self()}, loop().
+newcomer() -> receive stop -> ok end.
+loop() ->
+    receive
+        {label, L, From} -> proc_lib:set_label(L), From ! {labelled, self()}, loop();
+        stop -> ok
+    end.
+groups() ->
+    {ok, #{groups := G, groups_other := {Other, _, _, _}, processes := N}} =
+        beam_exporter_probe_v6:top_processes(10, 0, 0, 1, 1000, erlang:monotonic_time(millisecond) + 60000),
+    N = lists:sum([C || {_, C, _, _, _} <- G]) + Other,
+    maps:from_list([{Name, C} || {Name, C, _, _, _} <- G] ++ [{other, Other}]).
+count(Name) -> maps:get(Name, groups(), 0).
+%% Labels the workers From..To (in the order start/1 spawned them).
+label(Range, L) ->
+    Ps = [lists:nth(I, persistent_term:get(beam_exporter_test_groups_cache)) || I <- Range],
+    [P ! {label, L, self()} || P <- Ps],
+    [receive {labelled, P} -> ok end || P <- Ps], ok.
+%% N processes, each labelled with a label of its own.
+distinct(N) ->
+    Self = self(),
+    Ps = [proc_lib:spawn(fun() -> proc_lib:set_label(integer_to_binary(I)), Self ! {up, self()},
+                                  receive stop -> ok end end) || I <- lists:seq(1, N)],
+    [receive {up, P} -> ok end || P <- Ps], ok.
+%% Whether the groups cache holds a cache: takes it and puts it back.
+cached() ->
+    Ref = make_ref(),
+    beam_exporter_probe_v6_groups ! {take, self(), Ref},
+    receive {Ref, Held} -> beam_exporter_probe_v6_groups ! {put, Held}, Held =/= none end.
+`
+
+// The groups cache: a scan reads the groups only of the processes the
+// last one did not know, so these checks scan a node again and again as it
+// changes, and each scan's groups must add up to the processes it read.
+// That a label set since the cache learnt a process shows only within 64
+// scans is the proof that the cache is used.
+func TestLiveProcessGroupsCache(t *testing.T) {
+	forEachRelease(t, func(t *testing.T, otp string) {
+		node := startNode(t, otp)
+		client, err := erlnode.New(erlnode.Config{Target: node.Name, Cookie: node.Cookie, LoadProbe: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(client.Close)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := client.EnsureConnected(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.EnsureSession(ctx); err != nil { // loads the probe
+			t.Fatal(err)
+		}
+		loadModule(t, node, groupsCacheModule)
+		node.Eval(t, `beam_exporter_test_groups_cache:start(5000).`)
+		const kind = `<<"beam_exporter_test_groups_cache:worker/1">>`
+		expect := func(expr, want string) {
+			t.Helper()
+			if got := node.Eval(t, expr); got != want {
+				t.Fatalf("%s = %s, want %s", expr, got, want)
+			}
+		}
+		count := `beam_exporter_test_groups_cache:count(` + kind + `).`
+		expect(count, "5000") // learnt
+		expect(`beam_exporter_test_groups_cache:cached().`, "true")
+		expect(count, "5000") // known
+
+		// A known process registered since is its name's group.
+		node.Eval(t, `register(beam_exporter_test_late, hd(persistent_term:get(beam_exporter_test_groups_cache))).`)
+		expect(`G = beam_exporter_test_groups_cache:groups(), [maps:get(K, G, 0) || K <- [`+kind+`, <<"beam_exporter_test_late">>]].`,
+			`[4999,1]`)
+		// Exited processes are passed over, and new ones, in the slots
+		// they freed, are learnt.
+		node.Eval(t, `[P ! stop || P <- lists:sublist(persistent_term:get(beam_exporter_test_groups_cache), 2, 1000)], ok.`)
+		node.Eval(t, `[spawn(beam_exporter_test_groups_cache, newcomer, []) || _ <- lists:seq(1, 1500)], ok.`)
+		expect(count, "3999")
+		expect(count, "3999")
+		expect(`beam_exporter_test_groups_cache:count(<<"beam_exporter_test_groups_cache:newcomer/0">>).`, "1500")
+
+		if otp < "27" {
+			return // no labels
+		}
+		// 128 known workers labelled since: a scan reads afresh 2 of them
+		// (one known process in 64), and 64 scans have read them all.
+		node.Eval(t, `beam_exporter_test_groups_cache:label(lists:seq(2001, 2128), late).`)
+		first := node.Eval(t, `beam_exporter_test_groups_cache:count(<<"late">>).`)
+		if first == "128" {
+			t.Fatal("a scan read afresh every known process labelled since: the cache is not used")
+		}
+		node.Eval(t, `[beam_exporter_test_groups_cache:groups() || _ <- lists:seq(1, 63)], ok.`)
+		expect(`beam_exporter_test_groups_cache:count(<<"late">>).`, "128")
+		expect(count, "3871")
+
+		// More groups than ids: the scan counts the rest as other, still
+		// adding up, and keeps no cache; the next scan learns afresh.
+		node.Eval(t, `beam_exporter_test_groups_cache:distinct(4200).`)
+		node.Eval(t, `beam_exporter_test_groups_cache:groups().`)
+		expect(`beam_exporter_test_groups_cache:cached().`, "false")
+		expect(count, "3871")
+		t.Logf("after the label: %s of 128 labelled processes in their label's group", first)
+	})
+}

@@ -2,8 +2,10 @@
 %%%
 %%% The exporter loads it with code:load_binary/3 and calls it over RPC. It is
 %%% read-only towards the node, except for the two statistics flags session/3
-%%% switches on and gives back and the system monitor it may install when no
-%%% one else holds it; each call keeps its memory bounded whatever
+%%% switches on and gives back, the system monitor it may install when no
+%%% one else holds it, and the process that keeps what grouping scans learnt
+%%% (the groups cache), which exits ten idle minutes after the last such
+%%% scan; each call keeps its memory bounded whatever
 %%% the node holds, and arguments outside the contract get {error, badarg}.
 %%%
 %%% Every call takes an absolute Deadline, in this node's
@@ -24,12 +26,17 @@
 -define(SCAN, beam_exporter_probe_v6_scan).
 -define(SYSMON, beam_exporter_probe_v6_sysmon).
 -define(DIST_WATCHER, beam_exporter_probe_v6_dist).
+-define(GROUPS_CACHE, beam_exporter_probe_v6_groups).
 %% Most peers the dist watcher remembers; beyond, it forgets the one down longest.
 -define(PEERS_MAX, 1000).
 -define(NAME_MAX, 120).
 %% Groups a scan tells apart in one slice; the rest share the last id and
 %% count as groups_other.
 -define(GROUPS_CAP, 4096).
+%% How long the groups cache outlives the last scan that used it.
+-define(GROUPS_CACHE_IDLE_MS, 600000).
+%% Where labels exist, each scan reads afresh one cached process in 64.
+-define(GROUPS_REFRESH_MASK, 63).
 %% Both passes of a scan read the clock every ?CHUNK processes.
 -define(CHUNK, 128).
 %% How long a session that lost its keeper waits for a successor.
@@ -668,8 +675,11 @@ driver_text(Name) -> cap(text(Name)).
 %% the two chunks' durations (error_us, the largest for a ranked process).
 %% Beyond the bounded top-N sets, the memory that grows with the node is the
 %% process list (as processes/0 makes it), 8 bytes per process and 16 per
-%% chunk, held by the scan only; with groups, 4 bytes more per process and
-%% one entry per group.
+%% chunk, held by the scan only; with groups, 4 bytes more per process, one
+%% entry per group, and the groups cache (below): a grouping scan's heap
+%% starts at 8 words per process, which saves it the garbage collections
+%% that copying the cache in would otherwise cost (-5% of its CPU at
+%% 100,000 processes).
 %%
 %% Each Top is sorted by its value, descending, holds at most N entries and
 %% no zeros, and names its processes by pid (pid_to_list/1, as this node's
@@ -684,7 +694,7 @@ driver_text(Name) -> cap(text(Name)).
 %% groups covers the processes of the slice, the same ones whose memory is
 %% read: the group of a process is its name as name/2 gives it, read as
 %% extra items of the call that reads its memory, so it costs no signal of
-%% its own. On a node without the one-key dictionary read (before OTP
+%% its own, and only for the processes the groups cache does not know. On a node without the one-key dictionary read (before OTP
 %% 26.2) the group of an unregistered proc_lib process is its initial call
 %% proc_lib:init_p/N, since copying every dictionary would cost more than
 %% the scan. Each group is {Name, Processes, MemoryBytes, MessageQueueLen,
@@ -713,7 +723,8 @@ top_processes(N, WindowMs, Slice, Slices, Groups, Deadline)
        is_integer(Slices), Slices >= 1, Slices =< 64, is_integer(Slice), Slice >= 0, Slice < Slices,
        is_integer(Groups), Groups >= 0, Groups =< 1000, is_integer(Deadline) ->
     Caller = self(),
-    {Pid, Ref} = spawn_monitor(fun() -> scan(Caller, N, WindowMs, Slice, Slices, Groups, Deadline) end),
+    {Pid, Ref} = spawn_opt(fun() -> scan(Caller, N, WindowMs, Slice, Slices, Groups, Deadline) end,
+                           [monitor, {min_heap_size, scan_heap_words(Groups)}]),
     receive
         {Pid, Reply} -> demonitor(Ref, [flush]), Reply;
         {'DOWN', Ref, process, Pid, deadline} -> {error, deadline};
@@ -729,7 +740,8 @@ top_processes(_, _, _, _, _, _) -> {error, badarg}.
 %% process's group id follows its reductions), else 0; sums then holds the
 %% groups' figures (group_add/6) and names the registered processes' names,
 %% pid => name, as they were when the scan began.
--record(scan, {me, slice, slices, deadline, base, caller, items, id_bits, sums, names = #{}}).
+-record(scan, {me, slice, slices, deadline, base, caller, items, id_bits, sums, names = #{},
+               known_pids = {}, known_size = 0, known = <<>>, generation = 0, refresh = none}).
 
 scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     CRef = monitor(process, Caller),
@@ -744,8 +756,12 @@ scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
               id_bits = case GroupsMax of 0 -> 0; _ -> 32 end,
               sums = case GroupsMax of 0 -> none; _ -> counters:new(4 * ?GROUPS_CAP, []) end,
               names = registered_names(GroupsMax)},
+    {KnownPids, Known, Generation} = groups_cache_take(GroupsMax),
     {Count, Total, Before, Stamps, Mem, Mql} =
-        first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {{}, 0, 0, 0, 0}, S),
+        first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {0, 0, 0, 0, 0}, 1,
+                   S#scan{known_pids = KnownPids, known_size = tuple_size(KnownPids), known = Known,
+                          generation = Generation, refresh = groups_refresh(Ctx)}),
+    groups_cache_put(GroupsMax, Ps, Before, Generation + 1),
     T1 = T0 + stamp(Stamps, byte_size(Stamps) div 8 - 1),
     pause(T1 + erlang:convert_time_unit(WindowMs, millisecond, native), S),
     T2 = erlang:monotonic_time(),
@@ -806,38 +822,56 @@ stamp(Stamps, I) -> binary:decode_unsigned(binary_part(Stamps, I * 8, 8)).
 %% pass finds them by position; appending to a binary held only here is
 %% done in place. Stamps holds each chunk's start and, last, the pass's
 %% end, relative to the scan's start.
-first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, Last, S) ->
+first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, Last, _, S) ->
     group_flush(Last, S),
     {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql};
-first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, Last, S) ->
+first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, Last, At, S) ->
     check(S),
-    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, Last, S);
-first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last,
-           #scan{me = Me, slice = Slice, slices = Slices, items = Items, id_bits = Bits} = S) when P =/= Me ->
+    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, Last, At, S);
+first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At0,
+           #scan{me = Me, slice = Slice, slices = Slices, items = Items, id_bits = Bits,
+                 known_pids = KnownPids, known_size = KnownSize} = S) when P =/= Me ->
+    %% Known is the group the cache keeps for P, 0 for none.
+    if
+        At0 > KnownSize -> Known = 0, At = At0;
+        element(At0, KnownPids) =:= P -> Known = known_id(At0, S), At = At0 + 1;
+        element(At0, KnownPids) < P -> {Known, At} = known(P, At0 + 1, S);
+        true -> Known = 0, At = At0
+    end,
     case erlang:phash2(P, Slices) of
         Slice ->
-            case erlang:process_info(P, Items) of
+            case erlang:process_info(P, case Known of 0 -> Items; _ -> [memory, message_queue_len, reductions] end) of
                 [{memory, M}, {message_queue_len, Q}, {reductions, R} | Named] ->
-                    Group = group_add(P, Named, M, Q, Last, S),
-                    Id = element(2, Group),
-                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R + 1):64, Id:Bits>>, Stamps,
-                               top_add(M, P, Mem), top_add(Q, P, Mql), Group, S);
+                    {Id, _, _, _, Keep} = Group = group_add(P, Named, Known, M, Q, Last, S),
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R + 1):64, ((Keep bsl 16) bor Id):Bits>>,
+                               Stamps, top_add(M, P, Mem), top_add(Q, P, Mql), Group, At, S);
                 undefined ->
                     first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql,
-                               Last, S)
+                               Last, At, S)
             end;
         _ ->
+            %% Outside the slice, a known group is kept for the scans to come.
             case erlang:process_info(P, [message_queue_len, reductions]) of
                 [{message_queue_len, Q}, {reductions, R}] ->
-                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, R:64, 0:Bits>>, Stamps,
-                               Mem, top_add(Q, P, Mql), Last, S);
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, R:64, (Known bsl 16):Bits>>,
+                               Stamps, Mem, top_add(Q, P, Mql), Last, At, S);
                 undefined ->
                     first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql,
-                               Last, S)
+                               Last, At, S)
             end
     end;
-first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, #scan{id_bits = Bits} = S) ->
-    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, Last, S).
+first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At, #scan{id_bits = Bits} = S) ->
+    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, Last, At, S).
+
+%% What the cache keeps for P, and where the walk then stands, past the
+%% processes before P in the cache's list: those have exited since.
+known(_, At, #scan{known_size = Size}) when At > Size -> {0, At};
+known(P, At, #scan{known_pids = Pids} = S) ->
+    case element(At, Pids) of
+        P -> {known_id(At, S), At + 1};
+        Q when Q < P -> known(P, At + 1, S);
+        _ -> {0, At}
+    end.
 
 clock(#scan{base = Base}) -> erlang:monotonic_time() - Base.
 
@@ -889,6 +923,17 @@ rank_chunk(Busy, Next, Start2, End2, {Stamps, Total}, Red, Reads) ->
                         top_add(Rate, {P, W, (End1 - Start1) + (End2 - Start2)}, Top)
                 end, Red, Busy).
 
+%% Labels can come after a scan first read a process's group: where
+%% there are labels, one known process in 64 is read afresh.
+groups_refresh({true, true}) -> ?GROUPS_REFRESH_MASK;
+groups_refresh(_) -> none.
+
+%% The scan's heap, in words: the default without groups, and with groups
+%% room at once for the process list, the cache's and what the first pass
+%% makes.
+scan_heap_words(0) -> 233;
+scan_heap_words(_) -> 8 * erlang:system_info(process_count) + 233.
+
 %%% ------------------------------------------------------ process groups
 
 %% What the first pass reads, beyond memory, mailbox and reductions, to
@@ -919,34 +964,36 @@ registered_names(_) ->
 %% flat map of up to 32 groups, whole) and even a tuple put in the process
 %% dictionary per process made the scan a measured 20% dearer. The scan's
 %% own dictionary, which it holds alone and which goes with it, maps each
-%% group's key (group_key/1) to its id, and {groups} to the last id given.
-%% Past ?GROUPS_CAP - 1 groups, new keys share the last id, which groups/2
-%% counts as other.
+%% group's key (group_key/1) to its id, and {groups} to the last id given;
+%% the groups cache (below) carries both from scan to scan, so an id means
+%% one key for as long as the cache lives. Past ?GROUPS_CAP - 1 groups, new
+%% keys share the last id, which groups/2 counts as other.
 %%
-%% Last is {Key, Id, Processes, Memory, MessageQueueLen}: the group of the
-%% process before and what it holds not yet added to the counters. The next
-%% process often shares it (most of a node's processes are often of one
-%% kind): then a comparison finds it, and its figures are added when the
-%% run ends, at one look-up and three counter updates per run rather than
-%% per process. Named is what process_info answered for group_items/2;
-%% the result is this process's Last. The first Last, and the only one
-%% without groups, is {{}, 0, 0, 0, 0}: {} is no group's key, so no
-%% process is taken for its group.
-group_add(_, [], _, _, Last, _) -> Last;
-group_add(P, Named, M, Q, {Key0, Id0, C0, M0, Q0} = Last, #scan{names = Names} = S) ->
-    Key = case Names of
-              #{P := Reg} -> Reg;
-              _ -> group_key(Named)
-          end,
-    case Key of
-        Key0 -> {Key0, Id0, C0 + 1, M0 + M, Q0 + Q};
-        _ ->
-            group_flush(Last, S),
-            {Key, group_id(Key), 1, M, Q}
+%% Last is {Id, Processes, Memory, MessageQueueLen, Keep}: the group of the
+%% process before, what it holds not yet added to the counters, and the id
+%% the cache may keep for that process (0 for a registered one, whose group
+%% is its name only while it holds it). The next process often shares the
+%% group (most of a node's processes are often of one kind): then its
+%% figures are added when the run ends, at three counter updates per run
+%% rather than per process. Known is the group the cache gave this process,
+%% 0 for none, and then Named is what process_info answered for
+%% group_items/2. The first Last, and the only one without groups, is
+%% {0, 0, 0, 0, 0}: no group has id 0, so no process is taken for it.
+group_add(_, [], 0, _, _, Last, _) -> Last;
+group_add(P, Named, Known, M, Q, Last, #scan{names = Names} = S) ->
+    case Names of
+        #{P := Reg} -> group_add(group_id(Reg), 0, M, Q, Last, S);
+        _ when Known =/= 0 -> group_add(Known, Known, M, Q, Last, S);
+        _ -> Id = group_id(group_key(Named)), group_add(Id, Id, M, Q, Last, S)
     end.
 
-group_flush({_, 0, _, _, _}, _) -> ok;
-group_flush({_, Id, C, M, Q}, #scan{sums = Sums}) ->
+group_add(Id, Keep, M, Q, {Id, C, M0, Q0, _}, _) -> {Id, C + 1, M0 + M, Q0 + Q, Keep};
+group_add(Id, Keep, M, Q, Last, S) ->
+    group_flush(Last, S),
+    {Id, 1, M, Q, Keep}.
+
+group_flush({0, _, _, _, _}, _) -> ok;
+group_flush({Id, C, M, Q, _}, #scan{sums = Sums}) ->
     At = 4 * Id - 3,
     counters:add(Sums, At, C),
     counters:add(Sums, At + 1, M),
@@ -985,9 +1032,105 @@ group_name(MFA) -> cap(mfa(MFA)).
 %% entry in Before is then 12 bytes, the last 4 its group id.
 rate_add({_, #scan{id_bits = 0}}, _, _) -> ok;
 rate_add({Before, #scan{sums = Sums}}, I, Rate) ->
-    case binary:decode_unsigned(binary_part(Before, I * 12 + 8, 4)) of
+    case binary:decode_unsigned(binary_part(Before, I * 12 + 10, 2)) of
         0 -> ok;
         Id -> counters:add(Sums, 4 * Id, Rate)
+    end.
+
+%%% ---------------------------------------------------------- groups cache
+
+%% A process's group does not change while it lives, but reading it is most
+%% of what grouping costs: three more items in the call that reads its
+%% memory, two of them dictionary look-ups (+35% on a scan of 100,000
+%% proc_lib processes, OTP 27). So scans keep what they learnt in a
+%% registered process, the groups cache, and read groups only for the
+%% processes it does not know. A look-up by pid, in a map or an ETS table,
+%% cost as much as the items it saved: between two process_info calls each
+%% look-up misses the CPU's caches. But erlang:processes/0 lists processes in
+%% pid order, the same order in every scan, so the cache holds the last
+%% scan's list and the scan walks it beside its own: a known process is
+%% where the walk stands, once the exited ones before it are passed
+%% (first_pass/11, known/3). Should the order ever differ, a process is
+%% merely read as unknown.
+%%
+%% The cache is {Pids, Before, Keys, Generation}: the last scan's process
+%% list as a tuple, its first-pass binary (bytes 8-9 of each entry are the
+%% id the cache keeps for that process, 0 for none), its dictionary of group
+%% keys and ids, and how many scans it has seen. A scan takes it, so that
+%% nobody else holds it meanwhile, and puts its own back after its first
+%% pass; a scan killed at its deadline loses it, and the next one starts
+%% afresh. Between scans it holds 8 bytes per process on its heap and 12 off
+%% it, and it exits ?GROUPS_CACHE_IDLE_MS after the last scan that used it.
+%%
+%% A group is read once in a process's life. Where proc_lib labels exist,
+%% each scan also reads afresh one known process in 64 (by its place in the
+%% list and the generation), so that a label set after a scan first met its
+%% process is seen within 64 scans. A process registered when its group is
+%% read is not cached: its group is its name, which every scan reads
+%% (registered_names/1).
+groups_cache_take(0) -> {{}, <<>>, 0};
+groups_cache_take(_) ->
+    case whereis(?GROUPS_CACHE) of
+        undefined -> {{}, <<>>, 0};
+        Cache ->
+            Ref = monitor(process, Cache),
+            Cache ! {take, self(), Ref},
+            receive
+                {Ref, {Pids, Before, Keys, Generation}} when is_tuple(Pids), is_binary(Before), is_list(Keys),
+                                                            is_integer(Generation) ->
+                    demonitor(Ref, [flush]),
+                    [put(Key, Id) || {Key, Id} <- Keys],
+                    {Pids, Before, Generation};
+                {Ref, _} -> demonitor(Ref, [flush]), {{}, <<>>, 0};
+                {'DOWN', Ref, process, _, _} -> {{}, <<>>, 0}
+            end
+    end.
+
+%% Puts the scan's cache back, unless new groups have run out of ids: the
+%% next scan then starts afresh, with all ids free again.
+groups_cache_put(0, _, _, _) -> ok;
+groups_cache_put(_, Pids, Before, Generation) ->
+    case get({groups}) of
+        ?GROUPS_CAP -> ok;
+        _ ->
+            Keys = [KeyId || {_, Id} = KeyId <- get(), is_integer(Id)],
+            groups_cache_holder() ! {put, {list_to_tuple(Pids), Before, Keys, Generation}},
+            ok
+    end.
+
+%% The registered cache, started if none runs. register/2 is atomic: of two
+%% scans racing, the loser kills its candidate and takes the winner.
+groups_cache_holder() ->
+    case whereis(?GROUPS_CACHE) of
+        undefined ->
+            Candidate = spawn(fun() -> groups_cache(none) end),
+            try register(?GROUPS_CACHE, Candidate) of
+                true -> Candidate
+            catch error:badarg ->
+                exit(Candidate, kill),
+                groups_cache_holder()
+            end;
+        Cache -> Cache
+    end.
+
+groups_cache(Held) ->
+    receive
+        {take, From, Ref} ->
+            From ! {Ref, Held},
+            %% Hold nothing while the scan has it.
+            erlang:garbage_collect(),
+            groups_cache(none);
+        {put, Cache} -> groups_cache(Cache);
+        _ -> groups_cache(Held)
+    after ?GROUPS_CACHE_IDLE_MS -> exit(normal)
+    end.
+
+%% The group id the cache keeps for the process at At of its list, or 0
+%% when it keeps none or this scan reads that process afresh.
+known_id(At, #scan{known = Known, generation = Generation, refresh = Refresh}) ->
+    case Refresh =/= none andalso (At + Generation) band Refresh =:= 0 of
+        true -> 0;
+        false -> binary:at(Known, At * 12 - 4) bsl 8 bor binary:at(Known, At * 12 - 3)
     end.
 
 %% The groups as top_processes/6 answers them. Two keys may make one name
@@ -1000,8 +1143,11 @@ groups(Max, Sums) ->
     ByName = lists:foldl(fun({{groups}, _}, Acc) -> Acc;
                             ({_, ?GROUPS_CAP}, Acc) -> Acc;
                             ({Key, Id}, Acc) when is_integer(Id) ->
-                                 Sum = Figures(Id),
-                                 maps:update_with(group_name(Key), fun(S0) -> Add(Sum, S0) end, Sum, Acc);
+                                 case Figures(Id) of
+                                     %% A group the cache knows that has no process now.
+                                     {0, _, _, _} -> Acc;
+                                     Sum -> maps:update_with(group_name(Key), fun(S0) -> Add(Sum, S0) end, Sum, Acc)
+                                 end;
                             (_, Acc) -> Acc
                          end, #{}, get()),
     Largest = fun({N1, {C1, M1, _, _}}, {N2, {C2, M2, _, _}}) -> {M1, C1, N2} >= {M2, C2, N1} end,
