@@ -39,6 +39,9 @@
 -define(GROUPS_REFRESH_MASK, 63).
 %% Both passes of a scan read the clock every ?CHUNK processes.
 -define(CHUNK, 128).
+%% A first-pass entry packs a process's reductions, modulo 2^43, and its
+%% group's id (16 bits) into one 64-bit word, a small integer in 59 bits.
+-define(RED_MASK, (1 bsl 43 - 1)).
 %% How long a session that lost its keeper waits for a successor.
 -define(REJOIN_MS, 5000).
 
@@ -675,9 +678,9 @@ driver_text(Name) -> cap(text(Name)).
 %% the two chunks' durations (error_us, the largest for a ranked process).
 %% Beyond the bounded top-N sets, the memory that grows with the node is the
 %% process list (as processes/0 makes it), 8 bytes per process and 16 per
-%% chunk, held by the scan only; with groups, 4 bytes more per process, one
-%% entry per group, and the groups cache (below): a grouping scan's heap
-%% starts at 8 words per process, which saves it the garbage collections
+%% chunk, held by the scan only; with groups, one entry per group and the
+%% groups cache (below): a grouping scan's heap
+%% starts at 4 words per process, which saves it the garbage collections
 %% that copying the cache in would otherwise cost (-5% of its CPU at
 %% 100,000 processes).
 %%
@@ -740,8 +743,8 @@ top_processes(_, _, _, _, _, _) -> {error, badarg}.
 %% process's group id follows its reductions), else 0; sums then holds the
 %% groups' figures (group_add/6) and names the registered processes' names,
 %% pid => name, as they were when the scan began.
--record(scan, {me, slice, slices, deadline, base, caller, items, id_bits, sums, names = #{},
-               known_pids = {}, known_size = 0, known = <<>>, generation = 0, refresh = none}).
+-record(scan, {me, slice, slices, deadline, base, caller, items, sums, names = #{},
+               known_pids = {}, known_size = 0, generation = 0, refresh = -1}).
 
 scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     CRef = monitor(process, Caller),
@@ -753,15 +756,14 @@ scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     T0 = erlang:monotonic_time(),
     S = #scan{me = self(), slice = Slice, slices = Slices, deadline = Deadline, base = T0, caller = CRef,
               items = [memory, message_queue_len, reductions | group_items(GroupsMax, Ctx)],
-              id_bits = case GroupsMax of 0 -> 0; _ -> 32 end,
               sums = case GroupsMax of 0 -> none; _ -> counters:new(4 * ?GROUPS_CAP, []) end,
               names = registered_names(GroupsMax)},
-    {KnownPids, Known, Generation} = groups_cache_take(GroupsMax),
-    {Count, Total, Before, Stamps, Mem, Mql} =
-        first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {0, 0, 0, 0, 0}, 1,
-                   S#scan{known_pids = KnownPids, known_size = tuple_size(KnownPids), known = Known,
+    {KnownPids, [Run | Runs], Generation} = groups_cache_take(GroupsMax, S#scan.names),
+    {Count, Total, Before, Stamps, Mem, Mql, Learnt} =
+        first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {0, 0, 0, 0, 0}, 1, Run, Runs, 0, [],
+                   S#scan{known_pids = KnownPids, known_size = tuple_size(KnownPids),
                           generation = Generation, refresh = groups_refresh(Ctx)}),
-    groups_cache_put(GroupsMax, Ps, Before, Generation + 1),
+    groups_cache_put(GroupsMax, Ps, Learnt, Generation + 1),
     T1 = T0 + stamp(Stamps, byte_size(Stamps) div 8 - 1),
     pause(T1 + erlang:convert_time_unit(WindowMs, millisecond, native), S),
     T2 = erlang:monotonic_time(),
@@ -817,83 +819,114 @@ stamp(Stamps, I) -> binary:decode_unsigned(binary_part(Stamps, I * 8, 8)).
 %% signal costs the process one reduction (on OTP 25, 27 and 29 alike) after
 %% it has read its count for us, so its count before the window is R + 1:
 %% otherwise every idle process of the slice would rank at one reduction.
-%% Every process, the scan and the exited included, gets its 8 bytes, and
-%% with groups its group's id (0 for none) in 4 more, so that the second
-%% pass finds them by position; appending to a binary held only here is
-%% done in place. Stamps holds each chunk's start and, last, the pass's
-%% end, relative to the scan's start.
-first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, Last, _, S) ->
+%% Every process, the scan and the exited included, gets its 8 bytes: its
+%% count modulo 2^43 and its group's id (0 for none, as for every process
+%% outside the slice or without groups), so that the second pass finds
+%% them by position; appending to a binary held only here is done in
+%% place. Four bytes more per entry, for the id, made a scan 3.6% dearer
+%% (paired runs, 100,000 processes, OTP 27). Walk is where the walk of the groups
+%% cache stands (known/3); Keep and Learnt build, in runs, what the next
+%% scan is to know (learn/4). Stamps holds each chunk's start and, last,
+%% the pass's end, relative to the scan's start.
+first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, Last, _, _, _, Keep, Learnt, S) ->
     group_flush(Last, S),
-    {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql};
-first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, Last, At, S) ->
+    {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, lists:reverse([{Total, Keep} | Learnt])};
+first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, Last, At, Run, Runs, Keep, Learnt, S) ->
     check(S),
-    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, Last, At, S);
-first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At0,
-           #scan{me = Me, slice = Slice, slices = Slices, items = Items, id_bits = Bits,
-                 known_pids = KnownPids, known_size = KnownSize} = S) when P =/= Me ->
+    first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, Last, At, Run, Runs,
+               Keep, Learnt, S);
+first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At0, {RunEnd, RunId} = Run0, Runs0, Keep0,
+           Learnt0, #scan{me = Me, slice = Slice, slices = Slices, items = Items, known_pids = KnownPids,
+                          known_size = KnownSize, generation = Generation, refresh = Refresh} = S) when P =/= Me ->
     %% Known is the group the cache keeps for P, 0 for none.
     if
-        At0 > KnownSize -> Known = 0, At = At0;
-        element(At0, KnownPids) =:= P -> Known = known_id(At0, S), At = At0 + 1;
-        element(At0, KnownPids) < P -> {Known, At} = known(P, At0 + 1, S);
-        true -> Known = 0, At = At0
+        At0 > KnownSize ->
+            Known = 0, At = At0, Run = Run0, Runs = Runs0;
+        At0 =< RunEnd, element(At0, KnownPids) =:= P, (At0 + Generation) band Refresh =/= 0 ->
+            Known = RunId, At = At0 + 1, Run = Run0, Runs = Runs0;
+        true ->
+            {Known, At, Run, Runs} = known(P, At0, Run0, Runs0, S)
     end,
     case erlang:phash2(P, Slices) of
         Slice ->
             case erlang:process_info(P, case Known of 0 -> Items; _ -> [memory, message_queue_len, reductions] end) of
                 [{memory, M}, {message_queue_len, Q}, {reductions, R} | Named] ->
-                    {Id, _, _, _, Keep} = Group = group_add(P, Named, Known, M, Q, Last, S),
-                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R + 1):64, ((Keep bsl 16) bor Id):Bits>>,
-                               Stamps, top_add(M, P, Mem), top_add(Q, P, Mql), Group, At, S);
+                    {Id, _, _, _, Keep} = Group =
+                        case Last of
+                            {Run1, C, M0, Q0, _} when Run1 =:= Known, Known =/= 0 ->
+                                {Known, C + 1, M0 + M, Q0 + Q, Known};
+                            _ -> group_add(P, Named, Known, M, Q, Last, S)
+                        end,
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1,
+                               <<Before/binary, ((R + 1) band ?RED_MASK):48, Id:16>>, Stamps, top_add(M, P, Mem),
+                               top_add(Q, P, Mql), Group, At, Run, Runs, Keep, learn(Keep, Keep0, Total, Learnt0), S);
                 undefined ->
-                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql,
-                               Last, At, S)
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql,
+                               Last, At, Run, Runs, 0, learn(0, Keep0, Total, Learnt0), S)
             end;
         _ ->
             %% Outside the slice, a known group is kept for the scans to come.
             case erlang:process_info(P, [message_queue_len, reductions]) of
                 [{message_queue_len, Q}, {reductions, R}] ->
-                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, R:64, (Known bsl 16):Bits>>,
-                               Stamps, Mem, top_add(Q, P, Mql), Last, At, S);
+                    first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R band ?RED_MASK):48, 0:16>>,
+                               Stamps, Mem, top_add(Q, P, Mql), Last, At, Run, Runs, Known,
+                               learn(Known, Keep0, Total, Learnt0), S);
                 undefined ->
-                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql,
-                               Last, At, S)
+                    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql,
+                               Last, At, Run, Runs, 0, learn(0, Keep0, Total, Learnt0), S)
             end
     end;
-first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At, #scan{id_bits = Bits} = S) ->
-    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64, 0:Bits>>, Stamps, Mem, Mql, Last, At, S).
+first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At, Run, Runs, Keep0, Learnt0, S) ->
+    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, Last, At, Run, Runs, 0,
+               learn(0, Keep0, Total, Learnt0), S).
 
-%% What the cache keeps for P, and where the walk then stands, past the
-%% processes before P in the cache's list: those have exited since.
-known(_, At, #scan{known_size = Size}) when At > Size -> {0, At};
-known(P, At, #scan{known_pids = Pids} = S) ->
+%% The cache's answer for P when the quick test above fails: past the run
+%% of ids that ended, past the processes before P in the cache's list (they
+%% have exited since), and 0 if P is unknown or read afresh this scan. At
+%% is where the walk stands in the cache's list (1-based), Run = {RunEnd,
+%% RunId} the run of equal ids that covers it (it ends at RunEnd), and Runs
+%% the runs after it.
+known(_, At, Run, Runs, #scan{known_size = Size}) when At > Size -> {0, At, Run, Runs};
+known(P, At, {RunEnd, _}, [Run | Runs], S) when At > RunEnd -> known(P, At, Run, Runs, S);
+known(P, At, {_, Id} = Run, Runs, #scan{known_pids = Pids, generation = Generation, refresh = Refresh} = S) ->
     case element(At, Pids) of
-        P -> {known_id(At, S), At + 1};
-        Q when Q < P -> known(P, At + 1, S);
-        _ -> {0, At}
+        P when (At + Generation) band Refresh =:= 0 -> {0, At + 1, Run, Runs};
+        P -> {Id, At + 1, Run, Runs};
+        Q when Q < P -> known(P, At + 1, Run, Runs, S);
+        _ -> {0, At, Run, Runs}
     end.
+
+%% What the next scan is to know, as runs of equal ids, {LastPlace, Id},
+%% newest first: Keep is the id kept for the process at place Total + 1 of
+%% this scan's list, and Keep0 the current run's.
+learn(Keep, Keep, _, Learnt) -> Learnt;
+learn(_, Keep0, Total, Learnt) -> [{Total, Keep0} | Learnt].
 
 clock(#scan{base = Base}) -> erlang:monotonic_time() - Base.
 
 %% A process that exited before the first pass stays exited: pids are not
 %% reused that soon. The integers are read with BIFs rather than a binary
 %% match, whose instructions as OTP 25 compiles them OTP 29 cannot load.
-%% Busy holds the chunk's processes that did work, {Index, Pid, Delta}: their
-%% windows are known once the chunk's end time is.
-second_pass([], At, _, Start, Busy, Before, Red, First, S) ->
+%% Busy holds the chunk's processes that did work, {Index, Pid, Delta,
+%% GroupId}: their windows are known once the chunk's end time is.
+second_pass([], At, _, Start, Busy, _, Red, First, S) ->
     End = clock(S),
-    {rank_chunk(Busy, At, Start, End, First, Red, {Before, S}), End + S#scan.base};
+    {rank_chunk(Busy, At, Start, End, First, Red, S), End + S#scan.base};
 second_pass(Ps, At, 0, Start, Busy, Before, Red, First, S) ->
     End = clock(S),
-    Red1 = rank_chunk(Busy, At, Start, End, First, Red, {Before, S}),
+    Red1 = rank_chunk(Busy, At, Start, End, First, Red, S),
     check(S),
     second_pass(Ps, At, ?CHUNK, End, [], Before, Red1, First, S);
-second_pass([P | Ps], At, Left, Start, Busy, Before, Red, First, #scan{me = Me, id_bits = Bits} = S)
+second_pass([P | Ps], At, Left, Start, Busy, Before, Red, First, #scan{me = Me} = S)
   when P =/= Me ->
     case erlang:process_info(P, reductions) of
         {reductions, R} ->
-            case R - binary:decode_unsigned(binary_part(Before, At * (8 + Bits div 8), 8)) of
-                D when D > 0 -> second_pass(Ps, At + 1, Left - 1, Start, [{At, P, D} | Busy], Before, Red, First, S);
+            Entry = binary:decode_unsigned(binary_part(Before, At * 8, 8)),
+            %% A count only grows, by far less than 2^42 in a window.
+            case (R - (Entry bsr 16)) band ?RED_MASK of
+                D when D > 0, D < 1 bsl 42 ->
+                    second_pass(Ps, At + 1, Left - 1, Start, [{At, P, D, Entry band 16#ffff} | Busy], Before, Red,
+                                First, S);
                 _ -> second_pass(Ps, At + 1, Left - 1, Start, Busy, Before, Red, First, S)
             end;
         undefined -> second_pass(Ps, At + 1, Left - 1, Start, Busy, Before, Red, First, S)
@@ -907,32 +940,32 @@ second_pass([_Me | Ps], At, Left, Start, Busy, Before, Red, First, S) ->
 %% entry keeps its window and the bound on that window's error (native).
 %% With groups, each rate is added to its group's (rate_add/3).
 rank_chunk([], _, _, _, _, Red, _) -> Red;
-rank_chunk(Busy, Next, Start2, End2, {Stamps, Total}, Red, Reads) ->
+rank_chunk(Busy, Next, Start2, End2, {Stamps, Total}, Red, S) ->
     C = (Next - 1) div ?CHUNK,
     Len = min(?CHUNK, Total - C * ?CHUNK),
     Start1 = stamp(Stamps, C),
     End1 = stamp(Stamps, C + 1),
     PerSecond = erlang:convert_time_unit(1, second, native),
-    lists:foldl(fun({I, P, D}, Top) ->
+    lists:foldl(fun({I, P, D, Group}, Top) ->
                         Place = 2 * (I - C * ?CHUNK) + 1,
                         Read1 = Start1 + (End1 - Start1) * Place div (2 * Len),
                         Read2 = Start2 + (End2 - Start2) * Place div (2 * Len),
                         W = max(1, Read2 - Read1),
                         Rate = D * PerSecond div W,
-                        rate_add(Reads, I, Rate),
+                        rate_add(S, Group, Rate),
                         top_add(Rate, {P, W, (End1 - Start1) + (End2 - Start2)}, Top)
                 end, Red, Busy).
 
 %% Labels can come after a scan first read a process's group: where
 %% there are labels, one known process in 64 is read afresh.
 groups_refresh({true, true}) -> ?GROUPS_REFRESH_MASK;
-groups_refresh(_) -> none.
+groups_refresh(_) -> -1.
 
 %% The scan's heap, in words: the default without groups, and with groups
 %% room at once for the process list, the cache's and what the first pass
 %% makes.
 scan_heap_words(0) -> 233;
-scan_heap_words(_) -> 8 * erlang:system_info(process_count) + 233.
+scan_heap_words(_) -> 4 * erlang:system_info(process_count) + 233.
 
 %%% ------------------------------------------------------ process groups
 
@@ -980,10 +1013,10 @@ registered_names(_) ->
 %% group_items/2. The first Last, and the only one without groups, is
 %% {0, 0, 0, 0, 0}: no group has id 0, so no process is taken for it.
 group_add(_, [], 0, _, _, Last, _) -> Last;
-group_add(P, Named, Known, M, Q, Last, #scan{names = Names} = S) ->
+group_add(_, _, Known, M, Q, Last, S) when Known =/= 0 -> group_add(Known, Known, M, Q, Last, S);
+group_add(P, Named, _, M, Q, Last, #scan{names = Names} = S) ->
     case Names of
         #{P := Reg} -> group_add(group_id(Reg), 0, M, Q, Last, S);
-        _ when Known =/= 0 -> group_add(Known, Known, M, Q, Last, S);
         _ -> Id = group_id(group_key(Named)), group_add(Id, Id, M, Q, Last, S)
     end.
 
@@ -1028,14 +1061,10 @@ group_name(Reg) when is_atom(Reg) -> cap(atom_text(Reg));
 group_name({label, Leaf}) -> cap(text(Leaf));
 group_name(MFA) -> cap(mfa(MFA)).
 
-%% Adds the rate of process I to its group's, when there are groups: its
-%% entry in Before is then 12 bytes, the last 4 its group id.
-rate_add({_, #scan{id_bits = 0}}, _, _) -> ok;
-rate_add({Before, #scan{sums = Sums}}, I, Rate) ->
-    case binary:decode_unsigned(binary_part(Before, I * 12 + 10, 2)) of
-        0 -> ok;
-        Id -> counters:add(Sums, 4 * Id, Rate)
-    end.
+%% Adds a process's rate to its group's, when there are groups (0: none).
+rate_add(#scan{sums = none}, _, _) -> ok;
+rate_add(_, 0, _) -> ok;
+rate_add(#scan{sums = Sums}, Id, Rate) -> counters:add(Sums, 4 * Id, Rate).
 
 %%% ---------------------------------------------------------- groups cache
 
@@ -1068,33 +1097,54 @@ rate_add({Before, #scan{sums = Sums}}, I, Rate) ->
 %% process is seen within 64 scans. A process registered when its group is
 %% read is not cached: its group is its name, which every scan reads
 %% (registered_names/1).
-groups_cache_take(0) -> {{}, <<>>, 0};
-groups_cache_take(_) ->
+groups_cache_take(0, _) -> {{}, [{0, 0}], 0};
+groups_cache_take(_, Names) ->
     case whereis(?GROUPS_CACHE) of
-        undefined -> {{}, <<>>, 0};
+        undefined -> {{}, [{0, 0}], 0};
         Cache ->
             Ref = monitor(process, Cache),
             Cache ! {take, self(), Ref},
             receive
-                {Ref, {Pids, Before, Keys, Generation}} when is_tuple(Pids), is_binary(Before), is_list(Keys),
-                                                            is_integer(Generation) ->
+                {Ref, {Pids, [_ | _] = Runs, Keys, Generation}} when is_tuple(Pids), is_list(Keys),
+                                                                    is_integer(Generation) ->
                     demonitor(Ref, [flush]),
                     [put(Key, Id) || {Key, Id} <- Keys],
-                    {Pids, Before, Generation};
-                {Ref, _} -> demonitor(Ref, [flush]), {{}, <<>>, 0};
-                {'DOWN', Ref, process, _, _} -> {{}, <<>>, 0}
+                    Registered = lists:usort([At || P <- maps:keys(Names), At <- [place(P, Pids)], At =/= none]),
+                    {Pids, unkeep(Runs, Registered), Generation};
+                {Ref, _} -> demonitor(Ref, [flush]), {{}, [{0, 0}], 0};
+                {'DOWN', Ref, process, _, _} -> {{}, [{0, 0}], 0}
             end
     end.
+
+%% Where P is in the cache's list, in pid order, or none.
+place(P, Pids) -> place(P, Pids, 1, tuple_size(Pids)).
+
+place(_, _, Low, High) when Low > High -> none;
+place(P, Pids, Low, High) ->
+    Mid = (Low + High) div 2,
+    case element(Mid, Pids) of
+        P -> Mid;
+        Q when Q < P -> place(P, Pids, Mid + 1, High);
+        _ -> place(P, Pids, Low, Mid - 1)
+    end.
+
+%% Runs that keep no id for the places in At (ascending): each such place
+%% becomes a run of its own, of id 0. A run that ends before the one
+%% before it is empty, and the walk passes it (known/5).
+unkeep(Runs, []) -> Runs;
+unkeep([], _) -> [];
+unkeep([{End, _} = Run | Runs], [At | _] = Ats) when End < At -> [Run | unkeep(Runs, Ats)];
+unkeep([{_, Id} = Run | Runs], [At | Ats]) -> [{At - 1, Id}, {At, 0} | unkeep([Run | Runs], Ats)].
 
 %% Puts the scan's cache back, unless new groups have run out of ids: the
 %% next scan then starts afresh, with all ids free again.
 groups_cache_put(0, _, _, _) -> ok;
-groups_cache_put(_, Pids, Before, Generation) ->
+groups_cache_put(_, Pids, Runs, Generation) ->
     case get({groups}) of
         ?GROUPS_CAP -> ok;
         _ ->
             Keys = [KeyId || {_, Id} = KeyId <- get(), is_integer(Id)],
-            groups_cache_holder() ! {put, {list_to_tuple(Pids), Before, Keys, Generation}},
+            groups_cache_holder() ! {put, {list_to_tuple(Pids), Runs, Keys, Generation}},
             ok
     end.
 
@@ -1123,14 +1173,6 @@ groups_cache(Held) ->
         {put, Cache} -> groups_cache(Cache);
         _ -> groups_cache(Held)
     after ?GROUPS_CACHE_IDLE_MS -> exit(normal)
-    end.
-
-%% The group id the cache keeps for the process at At of its list, or 0
-%% when it keeps none or this scan reads that process afresh.
-known_id(At, #scan{known = Known, generation = Generation, refresh = Refresh}) ->
-    case Refresh =/= none andalso (At + Generation) band Refresh =:= 0 of
-        true -> 0;
-        false -> binary:at(Known, At * 12 - 4) bsl 8 bor binary:at(Known, At * 12 - 3)
     end.
 
 %% The groups as top_processes/6 answers them. Two keys may make one name
