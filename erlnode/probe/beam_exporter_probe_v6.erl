@@ -678,11 +678,8 @@ driver_text(Name) -> cap(text(Name)).
 %% the two chunks' durations (error_us, the largest for a ranked process).
 %% Beyond the bounded top-N sets, the memory that grows with the node is the
 %% process list (as processes/0 makes it), 8 bytes per process and 16 per
-%% chunk, held by the scan only; with groups, one entry per group and the
-%% groups cache (below): a grouping scan's heap
-%% starts at 4 words per process, which saves it the garbage collections
-%% that copying the cache in would otherwise cost (-5% of its CPU at
-%% 100,000 processes).
+%% chunk, held by the scan only; with groups, one entry per group and a
+%% copy of the groups cache (below), 8 bytes per process.
 %%
 %% Each Top is sorted by its value, descending, holds at most N entries and
 %% no zeros, and names its processes by pid (pid_to_list/1, as this node's
@@ -726,8 +723,7 @@ top_processes(N, WindowMs, Slice, Slices, Groups, Deadline)
        is_integer(Slices), Slices >= 1, Slices =< 64, is_integer(Slice), Slice >= 0, Slice < Slices,
        is_integer(Groups), Groups >= 0, Groups =< 1000, is_integer(Deadline) ->
     Caller = self(),
-    {Pid, Ref} = spawn_opt(fun() -> scan(Caller, N, WindowMs, Slice, Slices, Groups, Deadline) end,
-                           [monitor, {min_heap_size, scan_heap_words(Groups)}]),
+    {Pid, Ref} = spawn_monitor(fun() -> scan(Caller, N, WindowMs, Slice, Slices, Groups, Deadline) end),
     receive
         {Pid, Reply} -> demonitor(Ref, [flush]), Reply;
         {'DOWN', Ref, process, Pid, deadline} -> {error, deadline};
@@ -824,10 +820,10 @@ stamp(Stamps, I) -> binary:decode_unsigned(binary_part(Stamps, I * 8, 8)).
 %% outside the slice or without groups), so that the second pass finds
 %% them by position; appending to a binary held only here is done in
 %% place. Four bytes more per entry, for the id, made a scan 3.6% dearer
-%% (paired runs, 100,000 processes, OTP 27). Walk is where the walk of the groups
-%% cache stands (known/3); Keep and Learnt build, in runs, what the next
-%% scan is to know (learn/4). Stamps holds each chunk's start and, last,
-%% the pass's end, relative to the scan's start.
+%% (paired runs, 100,000 processes, OTP 27). At, Run and Runs are where the
+%% walk of the groups cache stands (known/5); Keep and Learnt build, in
+%% runs, what the next scan is to know (learn/4). Stamps holds each chunk's
+%% start and, last, the pass's end, relative to the scan's start.
 first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, Last, _, _, _, Keep, Learnt, S) ->
     group_flush(Last, S),
     {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, lists:reverse([{Total, Keep} | Learnt])};
@@ -961,12 +957,6 @@ rank_chunk(Busy, Next, Start2, End2, {Stamps, Total}, Red, S) ->
 groups_refresh({true, true}) -> ?GROUPS_REFRESH_MASK;
 groups_refresh(_) -> -1.
 
-%% The scan's heap, in words: the default without groups, and with groups
-%% room at once for the process list, the cache's and what the first pass
-%% makes.
-scan_heap_words(0) -> 233;
-scan_heap_words(_) -> 4 * erlang:system_info(process_count) + 233.
-
 %%% ------------------------------------------------------ process groups
 
 %% What the first pass reads, beyond memory, mailbox and reductions, to
@@ -1079,24 +1069,28 @@ rate_add(#scan{sums = Sums}, Id, Rate) -> counters:add(Sums, 4 * Id, Rate).
 %% pid order, the same order in every scan, so the cache holds the last
 %% scan's list and the scan walks it beside its own: a known process is
 %% where the walk stands, once the exited ones before it are passed
-%% (first_pass/11, known/3). Should the order ever differ, a process is
+%% (first_pass/15, known/5). Should the order ever differ, a process is
 %% merely read as unknown.
 %%
-%% The cache is {Pids, Before, Keys, Generation}: the last scan's process
-%% list as a tuple, its first-pass binary (bytes 8-9 of each entry are the
-%% id the cache keeps for that process, 0 for none), its dictionary of group
-%% keys and ids, and how many scans it has seen. A scan takes it, so that
-%% nobody else holds it meanwhile, and puts its own back after its first
-%% pass; a scan killed at its deadline loses it, and the next one starts
-%% afresh. Between scans it holds 8 bytes per process on its heap and 12 off
-%% it, and it exits ?GROUPS_CACHE_IDLE_MS after the last scan that used it.
+%% The cache is {Pids, Runs, Keys, Generation}: the last scan's process list
+%% as a tuple; the ids it keeps for them as runs of equal ids over places in
+%% that list, [{LastPlace, Id}] in order (0 for none; most neighbours share
+%% a group, so there are few runs, and reading an id costs a comparison);
+%% its dictionary of group keys and ids; and how many scans it has seen. A
+%% scan takes it, so that nobody else holds it meanwhile, and puts its own
+%% back after its first pass; a scan killed at its deadline loses it, and
+%% the next one starts afresh. Between scans it holds 8 bytes per process
+%% and 16 per run, and it exits ?GROUPS_CACHE_IDLE_MS after the last scan
+%% that used it.
 %%
 %% A group is read once in a process's life. Where proc_lib labels exist,
 %% each scan also reads afresh one known process in 64 (by its place in the
 %% list and the generation), so that a label set after a scan first met its
-%% process is seen within 64 scans. A process registered when its group is
-%% read is not cached: its group is its name, which every scan reads
-%% (registered_names/1).
+%% process is seen within 64 scans. A registered process's group is its
+%% name, which every scan reads (registered_names/1): the cache keeps no id
+%% for a process registered when its group is read, and the scan that takes
+%% the cache drops the ids of those registered since (unkeep/2), so that
+%% the processes it knows need no look-up of their name.
 groups_cache_take(0, _) -> {{}, [{0, 0}], 0};
 groups_cache_take(_, Names) ->
     case whereis(?GROUPS_CACHE) of
