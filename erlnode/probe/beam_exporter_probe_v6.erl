@@ -694,14 +694,15 @@ driver_text(Name) -> cap(text(Name)).
 %% groups covers the processes of the slice, the same ones whose memory is
 %% read: the group of a process is its name as name/2 gives it, read as
 %% extra items of the call that reads its memory, so it costs no signal of
-%% its own, and only for the processes the groups cache does not know. On a node without the one-key dictionary read (before OTP
-%% 26.2) the group of an unregistered proc_lib process is its initial call
-%% proc_lib:init_p/N, since copying every dictionary would cost more than
-%% the scan. Each group is {Name, Processes, MemoryBytes, MessageQueueLen,
-%% ReductionsPerSecond}, the last being the sum of its processes' rates as
-%% the reductions ranking computes them; the Groups largest by memory come
-%% first, and groups_other sums the rest, so that groups and groups_other
-%% add up to every process of the slice the first pass read.
+%% its own, and only for the processes the groups cache does not know. On a
+%% node without the one-key dictionary read (before OTP 26.2) the group of
+%% an unregistered proc_lib process is its initial call proc_lib:init_p/N,
+%% since copying every dictionary would cost more than the scan. Each group
+%% is {Name, Processes, MemoryBytes, MessageQueueLen, ReductionsPerSecond},
+%% the last being the sum of its processes' rates as the reductions ranking
+%% computes them; the Groups largest by memory come first, and groups_other
+%% sums the rest, so that groups and groups_other add up to every process of
+%% the slice the first pass read.
 -spec top_processes(N :: 1..1000, WindowMs :: 0..60000, Slice :: 0..63, Slices :: 1..64,
                     Groups :: 0..1000, Deadline :: integer()) ->
           {ok, #{memory := Top, message_queue_len := Top,
@@ -849,7 +850,7 @@ first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At0, {R
                 [{memory, M}, {message_queue_len, Q}, {reductions, R} | Named] ->
                     {Id, _, _, _, Keep} = Group =
                         case Last of
-                            {Run1, C, M0, Q0, _} when Run1 =:= Known, Known =/= 0 ->
+                            {Id0, C, M0, Q0, _} when Id0 =:= Known, Known =/= 0 ->
                                 {Known, C + 1, M0 + M, Q0 + Q, Known};
                             _ -> group_add(P, Named, Known, M, Q, Last, S)
                         end,
