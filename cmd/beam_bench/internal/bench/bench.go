@@ -63,6 +63,7 @@ type sizeResult struct {
 	full       refreshes
 	collectors map[string]refreshes
 	scans      map[string][]scan // probe, recon, minimal
+	groups     []float64         // the exporter's refresh, with / without process_groups, per pair
 	binary     binaryResult
 }
 
@@ -137,6 +138,13 @@ func (r *Result) measureNode(ctx context.Context, n *node, procs int, first bool
 	for _, name := range r.collectors {
 		cfg.progress("  %s alone, %d runs", name, runs)
 		if sr.collectors[name], err = refresh(ctx, n, alone(name), runs); err != nil {
+			return sr, err
+		}
+	}
+	if procs >= 10_000 {
+		pairs := max(2*runs, 12)
+		cfg.progress("  the exporter's processes refresh without and with process_groups, %d pairs", pairs)
+		if sr.groups, err = groupsPairs(ctx, n, pairs); err != nil {
 			return sr, err
 		}
 	}

@@ -5,6 +5,7 @@
 //
 //	node.go     throwaway nodes of N processes, with the bench module loaded
 //	bench.go    Run: each collector's refresh and the baseline, per size
+//	groups.go   the processes refresh without and with process_groups, in pairs
 //	binary.go   the beam_exporter binary against a node: a scrape's cost
 //	msacc.go    the cost of microstate accounting
 //	stats.go    decoding the node's measurements, summarizing runs

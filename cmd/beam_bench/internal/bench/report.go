@@ -181,6 +181,11 @@ func (r *Result) targets() []string {
 		groups := summarize(cpus(s.scans["probe_groups"])).median
 		out = append(out, fmt.Sprintf("process groups add ≤ 10%% to the node CPU of the scan at %d processes: in-VM medians %s without, %s with, %+.1f%%: %s",
 			s.procs, ms(probe), ms(groups), 100*(groups/probe-1), verdict(groups <= 1.1*probe)))
+		if len(s.groups) > 0 {
+			paired := summarize(s.groups).median
+			out = append(out, fmt.Sprintf("process groups add ≤ 10%% to the node CPU of the exporter's processes refresh at %d processes: median of %d paired ratios %.3f: %s",
+				s.procs, len(s.groups), paired, verdict(paired <= 1.1)))
+		}
 	}
 	worstCached, worstRSS := 0.0, 0.0
 	for _, s := range r.sizes {
