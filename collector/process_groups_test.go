@@ -352,7 +352,7 @@ func TestProcessGroupsSlices(t *testing.T) {
 // with room for 1,000 groups, checks that the groups and other add up to
 // the processes the scan read, and answers name => processes.
 const groupsCacheModule = `-module(beam_exporter_test_groups_cache).
--export([start/1, worker/1, newcomer/0, groups/0, count/1, label/2, distinct/1, cached/0]).
+-export([start/1, worker/1, newcomer/0, groups/0, groups/2, count/1, sliced/2, label/2, distinct/1, cached/0]).
 start(N) ->
     Self = self(),
     Ps = [spawn(beam_exporter_test_groups_cache, worker, [Self]) || _ <- lists:seq(1, N)],
@@ -366,10 +366,21 @@ loop() ->
         stop -> ok
     end.
 groups() ->
+    {N, Groups} = groups(0, 1),
+    N = lists:sum(maps:values(Groups)),
+    Groups.
+%% The processes the scan read (in every slice), and the slice's groups.
+groups(Slice, Slices) ->
     {ok, #{groups := G, groups_other := {Other, _, _, _}, processes := N}} =
-        beam_exporter_probe_v6:top_processes(10, 0, 0, 1, 1000, erlang:monotonic_time(millisecond) + 60000),
-    N = lists:sum([C || {_, C, _, _, _} <- G]) + Other,
-    maps:from_list([{Name, C} || {Name, C, _, _, _} <- G] ++ [{other, Other}]).
+        beam_exporter_probe_v6:top_processes(10, 0, Slice, Slices, 1000, erlang:monotonic_time(millisecond) + 60000),
+    {N, maps:from_list([{Name, C} || {Name, C, _, _, _} <- G] ++ [{other, Other}])}.
+%% Name's processes over the Slices slices, one scan of each, whose groups
+%% add up to every process the scans read.
+sliced(Name, Slices) ->
+    Scans = [groups(S, Slices) || S <- lists:seq(0, Slices - 1)],
+    {N, _} = hd(Scans),
+    N = lists:sum([lists:sum(maps:values(G)) || {_, G} <- Scans]),
+    lists:sum([maps:get(Name, G, 0) || {_, G} <- Scans]).
 count(Name) -> maps:get(Name, groups(), 0).
 %% Labels the workers From..To (in the order start/1 spawned them).
 label(Range, L) ->
@@ -385,8 +396,8 @@ distinct(N) ->
 %% Whether the groups cache holds a cache: takes it and puts it back.
 cached() ->
     Ref = make_ref(),
-    beam_exporter_probe_v6_groups ! {take, self(), Ref},
-    receive {Ref, Held} -> beam_exporter_probe_v6_groups ! {put, Held}, Held =/= none end.
+    beam_exporter_probe_v6_groups ! {take, self(), Ref, {0, 1}},
+    receive {Ref, Held} -> beam_exporter_probe_v6_groups ! {put, {0, 1}, Held}, Held =/= none end.
 `
 
 // The groups cache: a scan reads the groups only of the processes the
@@ -423,6 +434,11 @@ func TestLiveProcessGroupsCache(t *testing.T) {
 		expect(count, "5000") // learnt
 		expect(`beam_exporter_test_groups_cache:cached().`, "true")
 		expect(count, "5000") // known
+		// In three slices, as on a node of more than 200,000 processes: each
+		// slice has a cache of its own.
+		sliced := `beam_exporter_test_groups_cache:sliced(` + kind + `, 3).`
+		expect(sliced, "5000") // learnt
+		expect(sliced, "5000") // known
 
 		// A known process registered since is its name's group.
 		node.Eval(t, `register(beam_exporter_test_late, hd(persistent_term:get(beam_exporter_test_groups_cache))).`)
@@ -449,13 +465,23 @@ func TestLiveProcessGroupsCache(t *testing.T) {
 		node.Eval(t, `[beam_exporter_test_groups_cache:groups() || _ <- lists:seq(1, 63)], ok.`)
 		expect(`beam_exporter_test_groups_cache:count(<<"late">>).`, "128")
 		expect(count, "3871")
+		// The same in three slices, each of its own cache (a cache put for
+		// one number of slices drops those of any other).
+		expect(`beam_exporter_test_groups_cache:sliced(<<"late">>, 3).`, "128") // learnt
+		node.Eval(t, `beam_exporter_test_groups_cache:label(lists:seq(2201, 2328), later).`)
+		if n := node.Eval(t, `beam_exporter_test_groups_cache:sliced(<<"later">>, 3).`); n == "128" {
+			t.Fatal("the slices' scans read afresh every known process labelled since: their caches are not used")
+		}
+		node.Eval(t, `[beam_exporter_test_groups_cache:sliced(<<"later">>, 3) || _ <- lists:seq(1, 63)], ok.`)
+		expect(`beam_exporter_test_groups_cache:sliced(<<"later">>, 3).`, "128")
+		expect(count, "3743")
 
 		// More groups than ids: the scan counts the rest as other, still
 		// adding up, and keeps no cache; the next scan learns afresh.
 		node.Eval(t, `beam_exporter_test_groups_cache:distinct(4200).`)
 		node.Eval(t, `beam_exporter_test_groups_cache:groups().`)
 		expect(`beam_exporter_test_groups_cache:cached().`, "false")
-		expect(count, "3871")
+		expect(count, "3743")
 		t.Logf("after the label: %s of 128 labelled processes in their label's group", first)
 	})
 }

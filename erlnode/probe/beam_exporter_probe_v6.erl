@@ -755,12 +755,12 @@ scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
               items = [memory, message_queue_len, reductions | group_items(GroupsMax, Ctx)],
               sums = case GroupsMax of 0 -> none; _ -> counters:new(4 * ?GROUPS_CAP, []) end,
               names = registered_names(GroupsMax)},
-    {KnownPids, [Run | Runs], Generation} = groups_cache_take(GroupsMax, S#scan.names),
-    {Count, Total, Before, Stamps, Mem, Mql, Learnt} =
-        first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {0, 0, 0, 0, 0}, 1, Run, Runs, 0, [],
+    {KnownPids, [Run | Runs], Generation} = groups_cache_take(GroupsMax, {Slice, Slices}, S#scan.names),
+    {Count, Total, Before, Stamps, Mem, Mql, {Mine, Learnt}} =
+        first_pass(Ps, ?CHUNK, 0, 0, <<>>, <<0:64>>, None, None, {0, 0, 0, 0, 0}, 1, Run, Runs, 0, [], [], 0,
                    S#scan{known_pids = KnownPids, known_size = tuple_size(KnownPids),
                           generation = Generation, refresh = groups_refresh(Ctx)}),
-    groups_cache_put(GroupsMax, Ps, Learnt, Generation + 1),
+    groups_cache_put(GroupsMax, {Slice, Slices}, Mine, Learnt, Generation + 1),
     T1 = T0 + stamp(Stamps, byte_size(Stamps) div 8 - 1),
     pause(T1 + erlang:convert_time_unit(WindowMs, millisecond, native), S),
     T2 = erlang:monotonic_time(),
@@ -825,27 +825,29 @@ stamp(Stamps, I) -> binary:decode_unsigned(binary_part(Stamps, I * 8, 8)).
 %% walk of the groups cache stands (known/5); Keep and Learnt build, in
 %% runs, what the next scan is to know (learn/4). Stamps holds each chunk's
 %% start and, last, the pass's end, relative to the scan's start.
-first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, Last, _, _, _, Keep, Learnt, S) ->
+first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, Last, _, _, _, Keep, Learnt, Mine, N, S) ->
     group_flush(Last, S),
-    {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, lists:reverse([{Total, Keep} | Learnt])};
-first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, Last, At, Run, Runs, Keep, Learnt, S) ->
+    {Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql,
+     {lists:reverse(Mine), lists:reverse([{N, Keep} | Learnt])}};
+first_pass(Ps, 0, Count, Total, Before, Stamps, Mem, Mql, Last, At, Run, Runs, Keep, Learnt, Mine, N, S) ->
     check(S),
     first_pass(Ps, ?CHUNK, Count, Total, Before, <<Stamps/binary, (clock(S)):64>>, Mem, Mql, Last, At, Run, Runs,
-               Keep, Learnt, S);
+               Keep, Learnt, Mine, N, S);
 first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At0, {RunEnd, RunId} = Run0, Runs0, Keep0,
-           Learnt0, #scan{me = Me, slice = Slice, slices = Slices, items = Items, known_pids = KnownPids,
-                          known_size = KnownSize, generation = Generation, refresh = Refresh} = S) when P =/= Me ->
-    %% Known is the group the cache keeps for P, 0 for none.
-    if
-        At0 > KnownSize ->
-            Known = 0, At = At0, Run = Run0, Runs = Runs0;
-        At0 =< RunEnd, element(At0, KnownPids) =:= P, (At0 + Generation) band Refresh =/= 0 ->
-            Known = RunId, At = At0 + 1, Run = Run0, Runs = Runs0;
-        true ->
-            {Known, At, Run, Runs} = known(P, At0, Run0, Runs0, S)
-    end,
+           Learnt0, Mine, N, #scan{me = Me, slice = Slice, slices = Slices, items = Items, known_pids = KnownPids,
+                                   known_size = KnownSize, generation = Generation, refresh = Refresh} = S)
+  when P =/= Me ->
     case erlang:phash2(P, Slices) of
         Slice ->
+            %% Known is the group the cache keeps for P, 0 for none.
+            if
+                At0 > KnownSize ->
+                    Known = 0, At = At0, Run = Run0, Runs = Runs0;
+                At0 =< RunEnd, element(At0, KnownPids) =:= P, (At0 + Generation) band Refresh =/= 0 ->
+                    Known = RunId, At = At0 + 1, Run = Run0, Runs = Runs0;
+                true ->
+                    {Known, At, Run, Runs} = known(P, At0, Run0, Runs0, S)
+            end,
             case erlang:process_info(P, case Known of 0 -> Items; _ -> [memory, message_queue_len, reductions] end) of
                 [{memory, M}, {message_queue_len, Q}, {reductions, R} | Named] ->
                     {Id, _, _, _, Keep} = Group =
@@ -856,26 +858,31 @@ first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At0, {R
                         end,
                     first_pass(Ps, Left - 1, Count + 1, Total + 1,
                                <<Before/binary, ((R + 1) band ?RED_MASK):48, Id:16>>, Stamps, top_add(M, P, Mem),
-                               top_add(Q, P, Mql), Group, At, Run, Runs, Keep, learn(Keep, Keep0, Total, Learnt0), S);
+                               top_add(Q, P, Mql), Group, At, Run, Runs, Keep, learn(Keep, Keep0, N, Learnt0),
+                               learn_pid(P, Mine, S), N + 1, S);
                 undefined ->
                     first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql,
-                               Last, At, Run, Runs, 0, learn(0, Keep0, Total, Learnt0), S)
+                               Last, At, Run, Runs, Keep0, Learnt0, Mine, N, S)
             end;
         _ ->
-            %% Outside the slice, a known group is kept for the scans to come.
             case erlang:process_info(P, [message_queue_len, reductions]) of
                 [{message_queue_len, Q}, {reductions, R}] ->
                     first_pass(Ps, Left - 1, Count + 1, Total + 1, <<Before/binary, (R band ?RED_MASK):48, 0:16>>,
-                               Stamps, Mem, top_add(Q, P, Mql), Last, At, Run, Runs, Known,
-                               learn(Known, Keep0, Total, Learnt0), S);
+                               Stamps, Mem, top_add(Q, P, Mql), Last, At0, Run0, Runs0, Keep0, Learnt0, Mine, N, S);
                 undefined ->
                     first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql,
-                               Last, At, Run, Runs, 0, learn(0, Keep0, Total, Learnt0), S)
+                               Last, At0, Run0, Runs0, Keep0, Learnt0, Mine, N, S)
             end
     end;
-first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At, Run, Runs, Keep0, Learnt0, S) ->
-    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, Last, At, Run, Runs, 0,
-               learn(0, Keep0, Total, Learnt0), S).
+first_pass([_Me | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At, Run, Runs, Keep, Learnt, Mine, N,
+           S) ->
+    first_pass(Ps, Left - 1, Count, Total + 1, <<Before/binary, 0:64>>, Stamps, Mem, Mql, Last, At, Run, Runs, Keep,
+               Learnt, Mine, N, S).
+
+%% The slice's processes, newest first, for the next scan of the slice to
+%% walk: only with groups, which keep a cache.
+learn_pid(_, Mine, #scan{sums = none}) -> Mine;
+learn_pid(P, Mine, _) -> [P | Mine].
 
 %% The cache's answer for P when the quick test above fails: past the run
 %% of ids that ended, past the processes before P in the cache's list (they
@@ -1092,13 +1099,13 @@ rate_add(#scan{sums = Sums}, Id, Rate) -> counters:add(Sums, 4 * Id, Rate).
 %% for a process registered when its group is read, and the scan that takes
 %% the cache drops the ids of those registered since (unkeep/2), so that
 %% the processes it knows need no look-up of their name.
-groups_cache_take(0, _) -> {{}, [{0, 0}], 0};
-groups_cache_take(_, Names) ->
+groups_cache_take(0, _, _) -> {{}, [{0, 0}], 0};
+groups_cache_take(_, Slice, Names) ->
     case whereis(?GROUPS_CACHE) of
         undefined -> {{}, [{0, 0}], 0};
         Cache ->
             Ref = monitor(process, Cache),
-            Cache ! {take, self(), Ref},
+            Cache ! {take, self(), Ref, Slice},
             receive
                 {Ref, {Pids, [_ | _] = Runs, Keys, Generation}} when is_tuple(Pids), is_list(Keys),
                                                                     is_integer(Generation) ->
@@ -1133,13 +1140,13 @@ unkeep([{_, Id} = Run | Runs], [At | Ats]) -> [{At - 1, Id}, {At, 0} | unkeep([R
 
 %% Puts the scan's cache back, unless new groups have run out of ids: the
 %% next scan then starts afresh, with all ids free again.
-groups_cache_put(0, _, _, _) -> ok;
-groups_cache_put(_, Pids, Runs, Generation) ->
+groups_cache_put(0, _, _, _, _) -> ok;
+groups_cache_put(_, Slice, Pids, Runs, Generation) ->
     case get({groups}) of
         ?GROUPS_CAP -> ok;
         _ ->
             Keys = [KeyId || {_, Id} = KeyId <- get(), is_integer(Id)],
-            groups_cache_holder() ! {put, {list_to_tuple(Pids), Runs, Keys, Generation}},
+            groups_cache_holder() ! {put, Slice, {list_to_tuple(Pids), Runs, Keys, Generation}},
             ok
     end.
 
@@ -1148,7 +1155,7 @@ groups_cache_put(_, Pids, Runs, Generation) ->
 groups_cache_holder() ->
     case whereis(?GROUPS_CACHE) of
         undefined ->
-            Candidate = spawn(fun() -> groups_cache(none) end),
+            Candidate = spawn(fun() -> groups_cache(#{}) end),
             try register(?GROUPS_CACHE, Candidate) of
                 true -> Candidate
             catch error:badarg ->
@@ -1158,14 +1165,20 @@ groups_cache_holder() ->
         Cache -> Cache
     end.
 
+%% Held is {Slice, Slices} => cache: a node of more than 100,000 processes
+%% is scanned one slice per refresh, and each slice has a cache of its own,
+%% so that a scan walks and copies only its slice's. Caches for another
+%% number of slices are dropped when a cache is put.
 groups_cache(Held) ->
     receive
-        {take, From, Ref} ->
-            From ! {Ref, Held},
-            %% Hold nothing while the scan has it.
+        {take, From, Ref, Slice} ->
+            From ! {Ref, maps:get(Slice, Held, none)},
+            %% Hold nothing of that slice while the scan has it.
+            Left = maps:remove(Slice, Held),
             erlang:garbage_collect(),
-            groups_cache(none);
-        {put, Cache} -> groups_cache(Cache);
+            groups_cache(Left);
+        {put, {_, Slices} = Slice, Cache} ->
+            groups_cache((maps:filter(fun({_, N}, _) -> N =:= Slices end, Held))#{Slice => Cache});
         _ -> groups_cache(Held)
     after ?GROUPS_CACHE_IDLE_MS -> exit(normal)
     end.
