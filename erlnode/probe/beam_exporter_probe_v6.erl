@@ -1080,7 +1080,8 @@ rate_add(#scan{sums = Sums}, Id, Rate) -> counters:add(Sums, 4 * Id, Rate).
 %% (first_pass/15, known/5). Should the order ever differ, a process is
 %% merely read as unknown.
 %%
-%% The cache is {Pids, Runs, Keys, Generation}: the last scan's process list
+%% Each slice (of a node scanned in Slices slices) has a cache of its own,
+%% {Pids, Runs, Keys, Generation}: the slice's processes at its last scan,
 %% as a tuple; the ids it keeps for them as runs of equal ids over places in
 %% that list, [{LastPlace, Id}] in order (0 for none; most neighbours share
 %% a group, so there are few runs, and reading an id costs a comparison);
