@@ -35,6 +35,11 @@ type Config struct {
 
 // runsFor scales the repetitions down with the node: a 1M-process scan
 // takes seconds, the recon baseline tens of seconds.
+// minGroupsPairs is the fewest pairs of the process_groups comparison: a
+// single pair's ratio spreads over 0.85-1.26 at 1,000,000 processes, and
+// 12 pairs there gave a median of 1.101 where 41 gave 1.020 (BENCHMARKS.md).
+const minGroupsPairs = 41
+
 func (c Config) runsFor(procs int) int {
 	switch {
 	case procs <= 10_000:
@@ -142,7 +147,7 @@ func (r *Result) measureNode(ctx context.Context, n *node, procs int, first bool
 		}
 	}
 	if procs >= 10_000 {
-		pairs := max(2*runs, 12)
+		pairs := max(2*runs, minGroupsPairs)
 		cfg.progress("  the exporter's processes refresh without and with process_groups, %d pairs", pairs)
 		if sr.groups, err = groupsPairs(ctx, n, pairs); err != nil {
 			return sr, err
