@@ -22,6 +22,13 @@ import (
 //
 // A local node lives as long as the process: stopping and starting ergo
 // nodes while others run is what that package-level state cannot take.
+// ergo keeps the core pid of the node started last in a package variable,
+// which a connection's goroutine reads when the connection goes down, so
+// a node start while another node has connections is a data race. Hence
+// the two default names, for short-name and for long-name targets, start
+// together, before any connection, when either is first needed (a fleet
+// may hold both kinds); a name set by the operator is one name for every
+// target.
 type localNode struct {
 	name      string
 	node      node.Node
@@ -46,11 +53,21 @@ func attachLocal(name string, c *Client) (*localNode, error) {
 	defer locals.Unlock()
 	l, ok := locals.byName[name]
 	if !ok {
-		var err error
-		if l, err = startLocal(name); err != nil {
-			return nil, err
+		names := []string{name}
+		if short, long := defaultLocalNames(); name == short || name == long {
+			names = []string{short, long}
 		}
-		locals.byName[name] = l
+		for _, n := range names {
+			if _, started := locals.byName[n]; started {
+				continue
+			}
+			started, err := startLocal(n)
+			if err != nil {
+				return nil, err
+			}
+			locals.byName[n] = started
+		}
+		l = locals.byName[name]
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -46,19 +46,25 @@ func nameChar(r rune) bool {
 // collected. A node started with -name only talks to long names and one
 // started with -sname only to short ones, so the style follows the target's.
 func defaultLocalName(target string) string {
+	short, long := defaultLocalNames()
+	if _, targetHost, _ := strings.Cut(target, "@"); strings.Contains(targetHost, ".") {
+		return long
+	}
+	return short
+}
+
+// defaultLocalNames are the default names for short-name and for long-name
+// targets.
+func defaultLocalNames() (short, long string) {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	_, targetHost, _ := strings.Cut(target, "@")
-	if !strings.Contains(targetHost, ".") {
-		short, _, _ := strings.Cut(host, ".")
-		return "beam_exporter@" + short
-	}
+	shortHost, _, _ := strings.Cut(host, ".")
 	if !strings.Contains(host, ".") {
 		// No domain to offer: an address is a valid long-name host, and nobody
 		// connects back to the exporter, so it need not be reachable.
 		host = "127.0.0.1"
 	}
-	return "beam_exporter@" + host
+	return "beam_exporter@" + shortHost, "beam_exporter@" + host
 }

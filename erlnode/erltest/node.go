@@ -38,6 +38,9 @@ type Options struct {
 	Name   string   // short node name (erl -sname); caller makes it unique (see UniqueName)
 	Cookie string   // "" picks a random one, available as Node.Cookie
 	Args   []string // extra erl arguments, e.g. "+S", "2:2"
+	// LongName starts the node with a long name, erl -name Name@127.0.0.1:
+	// an address, since this machine's hostname may have no domain.
+	LongName bool
 }
 
 // Node is a running (or killed) BEAM node started by Start.
@@ -96,6 +99,7 @@ func UniqueName(prefix string) string {
 }
 
 // Start starts the node with `erl -sname Name -setcookie Cookie -noshell ...`
+// (-name Name@127.0.0.1 with LongName)
 // (chrooted into the Debian root for 27/29), waits until it is registered
 // in EPMD and answers the control channel, and registers t.Cleanup to
 // stop it. It calls t.Fatal with a clear message when erl is missing or the
@@ -156,9 +160,13 @@ func (n *Node) launch() error {
 	}
 
 	marker := "@@erltest-" + randomHex(8)
-	args := []string{"-sname", o.Name, "-setcookie", o.Cookie, "-noshell",
+	nameArgs := []string{"-sname", o.Name}
+	if o.LongName {
+		nameArgs = []string{"-name", o.Name + "@127.0.0.1"}
+	}
+	args := append(nameArgs, "-setcookie", o.Cookie, "-noshell",
 		// Only the host's epmd may run (see ensureEPMD).
-		"-start_epmd", "false"}
+		"-start_epmd", "false")
 	args = append(args, o.Args...)
 	args = append(args, "-eval", replEval(marker))
 	cmd := exec.Command(erl, args...)
