@@ -52,11 +52,14 @@ const otherGroup = "other"
 // list would be counted in that slice's other only.
 const maxProbeGroups = maxTopN
 
-// ProcessGroup is the sums over one group's processes.
+// ProcessGroup is the sums over one group's processes, as
+// beam_process_group_* export them and /top shows them.
 type ProcessGroup struct {
-	Group                                string
-	Processes, MemoryBytes, MessageQueue float64
-	ReductionsPerSecond                  float64
+	Group               string  `json:"group"`
+	Processes           float64 `json:"processes"`
+	MemoryBytes         float64 `json:"memory_bytes"`
+	MessageQueue        float64 `json:"message_queue_length"`
+	ReductionsPerSecond float64 `json:"reductions_per_second"`
 }
 
 func (g *ProcessGroup) add(o ProcessGroup) {

@@ -31,9 +31,9 @@ type TopSnapshot struct {
 	MessageQueue []TopProcess `json:"message_queue_length"`
 	Reductions   []TopProcess `json:"reductions_per_second"`
 	// Groups are the sums by group for the process_groups collector, the
-	// top K and "other" last, over the slices read so far; nil when it is
-	// not enabled. /top does not show them.
-	Groups []ProcessGroup `json:"-"`
+	// top K and "other" last, over the slices read so far; nil (and left
+	// out of the JSON) when that collector is not enabled.
+	Groups []ProcessGroup `json:"groups,omitempty"`
 }
 
 // TopProcess is one rank of a ranking: the ranked value, and the process as

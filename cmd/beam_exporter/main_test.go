@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beam-exporter/beam_exporter/collector"
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest"
 	"github.com/beam-exporter/beam_exporter/erlnode/erltest/testkit"
 )
@@ -210,8 +212,23 @@ func TestEndToEndScrape(t *testing.T) {
 			if status, page := testkit.Get(t, "http://"+addr+"/"); status != http.StatusOK || !strings.Contains(page, `href="/top"`) {
 				t.Errorf("landing page (%d) without a link to /top:\n%s", status, page)
 			}
-			if status, page := testkit.Get(t, "http://"+addr+"/top"); status != http.StatusOK || !strings.Contains(page, "Top processes of "+node.Name) {
+			if status, page := testkit.Get(t, "http://"+addr+"/top"); status != http.StatusOK || !strings.Contains(page, "Top processes of "+node.Name) ||
+				!strings.Contains(page, "<h2>Process groups</h2>") {
 				t.Errorf("/top: %d\n%.500s", status, page)
+			}
+			// /top's groups come from the same scan as its ranking: one slice
+			// here, so they sum to every process the scan read.
+			status, topJSON := testkit.Get(t, "http://"+addr+"/top", "Accept", "application/json")
+			var snap collector.TopSnapshot
+			if err := json.Unmarshal([]byte(topJSON), &snap); status != http.StatusOK || err != nil {
+				t.Fatalf("/top as JSON: %d %v\n%.500s", status, err, topJSON)
+			}
+			var processes float64
+			for _, g := range snap.Groups {
+				processes += g.Processes
+			}
+			if len(snap.Groups) < 2 || snap.Groups[len(snap.Groups)-1].Group != "other" || processes != float64(snap.Processes) {
+				t.Errorf("/top's groups sum to %.0f processes, the scan read %d: %+v", processes, snap.Processes, snap.Groups)
 			}
 		})
 	}

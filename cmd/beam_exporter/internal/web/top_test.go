@@ -95,6 +95,32 @@ func TestTopHandler(t *testing.T) {
 			t.Errorf("the page does not say the process exited:\n%s", page)
 		}
 	})
+	t.Run("groups", func(t *testing.T) {
+		snap := ranking(named("big"))
+		snap.Groups = []collector.ProcessGroup{
+			{Group: "<pool>", Processes: 5000, MemoryBytes: 14e6, MessageQueue: 3, ReductionsPerSecond: 120},
+			{Group: "other", Processes: 40, MemoryBytes: 2e6},
+		}
+		h := serveTop(fakeRanker{snap: snap})
+		rec := getTop(h, "", true)
+		if body := rec.Body.String(); !strings.Contains(body,
+			`"groups":[{"group":"<pool>","processes":5000,"memory_bytes":14000000,"message_queue_length":3,"reductions_per_second":120},`) {
+			t.Errorf("the JSON's groups: %s", body)
+		}
+		page := getTop(h, "", false).Body.String()
+		for _, want := range []string{"<h2>Process groups</h2>", "<td>&lt;pool&gt;</td><td class=\"n\">5000</td><td class=\"n\">14000000</td>", "<td>other</td>"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the page lacks %q:\n%s", want, page)
+			}
+		}
+		without := serveTop(fakeRanker{snap: ranking(named("big"))})
+		if body := getTop(without, "", true).Body.String(); strings.Contains(body, `"groups"`) {
+			t.Errorf("groups in the JSON without process_groups: %s", body)
+		}
+		if page := getTop(without, "", false).Body.String(); strings.Contains(page, "Process groups") {
+			t.Errorf("a groups table without process_groups:\n%s", page)
+		}
+	})
 	t.Run("no ranking", func(t *testing.T) {
 		if page := getTop(serveTop(fakeRanker{snap: ranking()}), "", false).Body.String(); !strings.Contains(page, "No process ranks here.") {
 			t.Errorf("an empty ranking:\n%s", page)
