@@ -64,7 +64,18 @@ func TestFleet(t *testing.T) {
 	go func() { pool.Run(ctx); close(runDone) }()
 	t.Cleanup(func() { cancel(); <-runDone })
 	mux := http.NewServeMux()
-	mux.Handle("/probe", probeHandler(pool, Timeouts{Offset: 100 * time.Millisecond, Default: 10 * time.Second}, log.NewNopLogger()))
+	// frozenProbes hears of each /probe of the frozen node as it begins.
+	frozenProbes := make(chan struct{}, 16)
+	probes := probeHandler(pool, Timeouts{Offset: 100 * time.Millisecond, Default: 10 * time.Second}, log.NewNopLogger())
+	mux.Handle("/probe", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("target") == frozen.Name {
+			select {
+			case frozenProbes <- struct{}{}:
+			default:
+			}
+		}
+		probes.ServeHTTP(w, r)
+	}))
 	mux.Handle("/top", fleetTopHandler(pool, nil, "", 10*time.Second, log.NewNopLogger()))
 	mux.Handle("/targets", targetsHandler([]string{host}, erlnode.DefaultEPMDPort, log.NewNopLogger()))
 	srv := httptest.NewServer(mux)
@@ -170,6 +181,9 @@ func TestFleet(t *testing.T) {
 
 	t.Run("a frozen and a dead target delay nobody", func(t *testing.T) {
 		frozen.Signal(t, syscall.SIGSTOP)
+		for len(frozenProbes) > 0 { // the earlier subtests'
+			<-frozenProbes
+		}
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
@@ -180,7 +194,12 @@ func TestFleet(t *testing.T) {
 				t.Errorf("the frozen target's probe took %s with a 3 s timeout", took)
 			}
 		}()
-		time.Sleep(100 * time.Millisecond) // the frozen probe is under way
+		select { // the frozen probe is under way, for 3 s
+		case <-frozenProbes:
+		case <-time.After(10 * time.Second):
+			wg.Wait()
+			t.Fatal("the frozen target's probe did not begin")
+		}
 		for _, n := range []struct {
 			node   *erltest.Node
 			module string
