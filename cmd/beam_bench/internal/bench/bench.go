@@ -216,14 +216,9 @@ func refresh(ctx context.Context, n *node, names []string, runs int) (refreshes,
 		return out, err
 	}
 	for range runs {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(e.Scrape(sctx))
-		start := time.Now()
-		families, err := reg.Gather()
-		out.durations = append(out.durations, time.Since(start))
-		cancel()
-		if err != nil || !allSucceeded(families, len(names)) {
+		took, ok, err := scrapeOnce(ctx, e, len(names))
+		out.durations = append(out.durations, took)
+		if err != nil || !ok {
 			out.failures++
 		}
 	}
@@ -234,6 +229,19 @@ func refresh(ctx context.Context, n *node, names []string, runs int) (refreshes,
 	total := after.sub(before)
 	out.cost = nodeCost{cpu: total.cpu / time.Duration(runs), reductions: total.reductions / float64(runs)}
 	return out, nil
+}
+
+// scrapeOnce scrapes e as Prometheus would, within five minutes. It
+// answers how long the gathering took, and whether the node was up and
+// all want collectors succeeded.
+func scrapeOnce(ctx context.Context, e *collector.Exporter, want int) (time.Duration, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.Scrape(ctx))
+	start := time.Now()
+	families, err := reg.Gather()
+	return time.Since(start), err == nil && allSucceeded(families, want), err
 }
 
 func allSucceeded(families []*dto.MetricFamily, want int) bool {

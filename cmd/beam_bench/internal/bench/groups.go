@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beam-exporter/beam_exporter/collector"
 )
@@ -33,15 +32,9 @@ func groupsPairs(ctx context.Context, n *node, pairs int) ([]float64, error) {
 		if err != nil {
 			return 0, err
 		}
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		defer cancel()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(e.Scrape(sctx))
-		families, err := reg.Gather()
-		if err != nil {
+		if _, ok, err := scrapeOnce(ctx, e, len(names)); err != nil {
 			return 0, err
-		}
-		if !allSucceeded(families, len(names)) {
+		} else if !ok {
 			return 0, fmt.Errorf("a refresh of %v in the groups pairs failed", names)
 		}
 		after, err := n.cost(ctx)
