@@ -22,4 +22,8 @@ beam_ets_table_objects{table="big_table"} 100000
 beam_ets_table_objects{table="code_server"} 361
 `)
 	expectError(t, etsCollector{}, map[string]etf.Term{"probe:ets_tables(10)": etf.Tuple{etf.Atom("ok"), etf.List{etf.Tuple{[]byte("t"), 1}}}})
+	// The probe sums tables sharing a label; two entries of one label would
+	// be one series twice, which the registry refuses after Update succeeded.
+	expectError(t, etsCollector{}, map[string]etf.Term{"probe:ets_tables(10)": etf.Tuple{etf.Atom("ok"), etf.List{
+		etf.Tuple{[]byte("t"), 10, 1}, etf.Tuple{[]byte("t"), 5, 1}}}})
 }

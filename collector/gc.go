@@ -31,6 +31,9 @@ func (gcCollector) Update(ctx context.Context, node Node, ch chan<- prometheus.M
 	if err != nil {
 		return err
 	}
+	if wordsize != 4 && wordsize != 8 {
+		return fmt.Errorf("system_info(wordsize): %v bytes, where 4 or 8 was expected", wordsize)
+	}
 	runs, words, err := parseGC(stats)
 	if err != nil {
 		return fmt.Errorf("statistics(garbage_collection): %w", err)

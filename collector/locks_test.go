@@ -35,3 +35,12 @@ beam_lock_collisions_total{lock="run_queue"} 40
 beam_lock_counting_available 1
 `)
 }
+
+func TestLocksClassTwice(t *testing.T) {
+	expectError(t, locksCollector{}, map[string]etf.Term{
+		"erlang:system_info(lock_counting)": true,
+		"probe:lock_counters(10)": etf.Tuple{etf.Atom("ok"), etf.List{
+			etf.Tuple{[]byte("run_queue"), 5000, 40}, etf.Tuple{[]byte("run_queue"), 1, 0},
+		}},
+	})
+}

@@ -160,6 +160,7 @@ func parseMnesia(t etf.Term, topN int) (mnesiaReport, error) {
 	if err != nil {
 		return r, fmt.Errorf("tables: %w", err)
 	}
+	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		row, err := erlnode.Tuple(e, 4)
 		if err != nil {
@@ -169,6 +170,10 @@ func parseMnesia(t etf.Term, topN int) (mnesiaReport, error) {
 		if tb.name, err = erlnode.Atom(row[0]); err != nil {
 			return r, fmt.Errorf("table name: %w", err)
 		}
+		if seen[tb.name] { // local_tables names each table once
+			return r, fmt.Errorf("table %.40q twice", tb.name)
+		}
+		seen[tb.name] = true
 		if tb.storage, err = erlnode.Atom(row[1]); err != nil {
 			return r, fmt.Errorf("table %s storage: %w", tb.name, err)
 		}

@@ -83,6 +83,8 @@ func TestMnesiaMalformed(t *testing.T) {
 		"negative commits":  etf.Tuple{8, 0, 0, -1, 0, 0, 0, etf.List{}},
 		"tables not a list": etf.Tuple{8, 0, 0, 0, 0, 0, 0, etf.Atom("x")},
 		"table name binary": etf.Tuple{8, 0, 0, 0, 0, 0, 0, etf.List{etf.Tuple{[]byte("t"), etf.Atom("ram_copies"), 1, 1}}},
+		"table twice": etf.Tuple{8, 0, 0, 0, 0, 0, 0, etf.List{
+			etf.Tuple{etf.Atom("t"), etf.Atom("ram_copies"), 1, 1}, etf.Tuple{etf.Atom("t"), etf.Atom("disc_copies"), 2, 2}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			expectError(t, mnesiaCollector{}, mnesiaReplies(mnesiaApps, value))

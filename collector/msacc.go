@@ -57,6 +57,10 @@ type msaccKey struct{ threadType, state string }
 
 // parseMSAcc sums [#{type := T, id := I, counters := #{State := Ticks}}]
 // over the threads of each type.
+// maxMSAccLabels bounds the distinct thread types, and the distinct
+// states, of a microstate accounting reading.
+const maxMSAccLabels = 32
+
 func parseMSAcc(t etf.Term) (map[msaccKey]float64, error) {
 	if t == etf.Atom("undefined") {
 		return nil, fmt.Errorf("microstate accounting is off on the node")
@@ -66,6 +70,7 @@ func parseMSAcc(t etf.Term) (map[msaccKey]float64, error) {
 		return nil, err
 	}
 	sums := map[msaccKey]float64{}
+	types, states := map[string]bool{}, map[string]bool{}
 	for i, th := range threads {
 		m, err := erlnode.Map(th)
 		if err != nil {
@@ -93,6 +98,13 @@ func parseMSAcc(t etf.Term) (map[msaccKey]float64, error) {
 				return nil, fmt.Errorf("thread %d state %s: %w", i, state, err)
 			}
 			sums[msaccKey{threadType, state}] += n
+			states[state] = true
+		}
+		types[threadType] = true
+		// The labels come from the node: ERTS has about ten thread types
+		// and, with extra states, twenty states; far more is no ERTS.
+		if len(types) > maxMSAccLabels || len(states) > maxMSAccLabels {
+			return nil, fmt.Errorf("more than %d thread types or states", maxMSAccLabels)
 		}
 	}
 	return sums, nil

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/ergo-services/ergo/etf"
@@ -30,8 +31,18 @@ beam_msacc_seconds_total{state="aux",thread_type="aux"} 0.25
 beam_msacc_seconds_total{state="gc",thread_type="scheduler"} 1.5
 beam_msacc_seconds_total{state="sleep",thread_type="scheduler"} 3.5
 `)
+	manyStates := map[string]int{}
+	for i := range maxMSAccLabels + 1 {
+		manyStates[fmt.Sprintf("state_%d", i)] = 1
+	}
+	var manyTypes etf.List
+	for i := range maxMSAccLabels + 1 {
+		manyTypes = append(manyTypes, msaccThread(fmt.Sprintf("type_%d", i), 1, map[string]int{"gc": 1}))
+	}
 	for name, reply := range map[string]etf.Term{
 		"off":            etf.Atom("undefined"),
+		"33 states":      etf.List{msaccThread("scheduler", 1, manyStates)},
+		"33 types":       manyTypes,
 		"missing type":   etf.List{etf.Map{etf.Atom("counters"): etf.Map{}}},
 		"counter string": etf.List{msaccThread("aux", 1, nil), etf.Map{etf.Atom("type"): etf.Atom("aux"), etf.Atom("counters"): etf.Map{etf.Atom("aux"): "x"}}},
 	} {

@@ -41,7 +41,7 @@ func validatePortsFlags() error {
 type portsCollector struct{}
 
 func (portsCollector) Update(ctx context.Context, node Node, ch chan<- prometheus.Metric) error {
-	normal, err := systemInfoNumber(ctx, node, "schedulers")
+	normal, err := schedulerCount(ctx, node, "schedulers")
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (portsCollector) Update(ctx context.Context, node Node, ch chan<- prometheu
 	if err != nil {
 		return err
 	}
-	active, err := parseRunQueues(tasks, int(normal))
+	active, err := parseRunQueues(tasks, normal)
 	if err != nil {
 		return fmt.Errorf("statistics(active_tasks_all): %w", err)
 	}
@@ -84,12 +84,7 @@ func (portsCollector) Update(ctx context.Context, node Node, ch chan<- prometheu
 		}
 		ch <- prometheus.MustNewConstMetric(socketsDesc, prometheus.GaugeValue, n)
 	}
-	seen := map[string]bool{}
 	for _, d := range drivers {
-		if seen[d.name] {
-			return fmt.Errorf("counting ports by driver: %q twice", d.name)
-		}
-		seen[d.name] = true
 		ch <- prometheus.MustNewConstMetric(portsByDriverDesc, prometheus.GaugeValue, d.values[0], d.name)
 	}
 	return nil

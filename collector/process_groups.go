@@ -170,12 +170,7 @@ func parseProcessGroups(groups, other etf.Term, limit int) ([]ProcessGroup, Proc
 		return nil, o, err
 	}
 	out := make([]ProcessGroup, len(entries))
-	seen := make(map[string]bool, len(entries))
 	for i, e := range entries {
-		if seen[e.name] {
-			return nil, o, fmt.Errorf("entry %d: group %.40q twice", i+1, e.name)
-		}
-		seen[e.name] = true
 		out[i] = ProcessGroup{Group: e.name, Processes: e.values[0], MemoryBytes: e.values[1],
 			MessageQueue: e.values[2], ReductionsPerSecond: e.values[3]}
 	}

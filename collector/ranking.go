@@ -21,7 +21,8 @@ type rankedEntry struct {
 }
 
 // parseRanking decodes [{Name, V1, V2, ...}] with width figures per entry,
-// refusing more than limit entries (the probe promised at most that many).
+// refusing more than limit entries (the probe promised at most that many)
+// and a name twice: each name is a label value, or a pid, of one entry.
 func parseRanking(t etf.Term, width, limit int) ([]rankedEntry, error) {
 	l, err := erlnode.List(t)
 	if err != nil {
@@ -31,6 +32,7 @@ func parseRanking(t etf.Term, width, limit int) ([]rankedEntry, error) {
 		return nil, fmt.Errorf("expected at most %d entries, got %d", limit, len(l))
 	}
 	out := make([]rankedEntry, 0, len(l))
+	seen := make(map[string]bool, len(l))
 	for i, e := range l {
 		tup, err := erlnode.Tuple(e, width+1)
 		if err != nil {
@@ -40,6 +42,10 @@ func parseRanking(t etf.Term, width, limit int) ([]rankedEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry %d name: %w", i+1, err)
 		}
+		if seen[name] {
+			return nil, fmt.Errorf("entry %d: %.40q twice", i+1, name)
+		}
+		seen[name] = true
 		entry := rankedEntry{name: name, values: make([]float64, width)}
 		for j := range width {
 			if entry.values[j], err = erlnode.NonNegative(tup[j+1]); err != nil {

@@ -53,3 +53,20 @@ func TestRunQueueMalformed(t *testing.T) {
 		})
 	}
 }
+
+// The counts size the collectors' slices and label the series: one beyond
+// ERTS's limit, or more online than exist, is refused, not exported.
+func TestSchedulerCountsMalformed(t *testing.T) {
+	queues := string([]byte{3, 4, 1, 0})
+	for name, kv := range map[string][]any{
+		"beyond the limit":             {"erlang:system_info(schedulers_online)", uint64(1<<64 - 1)},
+		"1025 dirty io schedulers":     {"erlang:system_info(dirty_io_schedulers)", 1025},
+		"more online than exist":       {"erlang:system_info(schedulers_online)", 3},
+		"more dirty online than exist": {"erlang:system_info(dirty_cpu_schedulers_online)", 3},
+	} {
+		t.Run(name, func(t *testing.T) {
+			replies := withReplies(schedulerInfo, append([]any{"erlang:statistics(run_queue_lengths_all)", queues}, kv...)...)
+			expectError(t, runQueueCollector{}, replies)
+		})
+	}
+}

@@ -4,6 +4,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 )
 
 // Scheduler types, as label values.
@@ -36,13 +37,32 @@ func readSchedulerCounts(ctx context.Context, node Node) (schedulerCounts, error
 		{"dirty_cpu_schedulers_online", &c.dirtyCPUOnline},
 		{"dirty_io_schedulers", &c.dirtyIO},
 	} {
-		v, err := systemInfoNumber(ctx, node, f.key)
+		v, err := schedulerCount(ctx, node, f.key)
 		if err != nil {
 			return c, err
 		}
-		*f.dst = int(v)
+		*f.dst = v
+	}
+	if c.normalOnline > c.normal || c.dirtyCPUOnline > c.dirtyCPU {
+		return c, fmt.Errorf("more schedulers online than exist: %+v", c)
 	}
 	return c, nil
+}
+
+// maxSchedulers is ERTS's limit on the schedulers of each type (+S,
+// +SDcpu, +SDio).
+const maxSchedulers = 1024
+
+// schedulerCount reads system_info(key), a count of schedulers.
+func schedulerCount(ctx context.Context, node Node, key string) (int, error) {
+	v, err := systemInfoNumber(ctx, node, key)
+	if err != nil {
+		return 0, err
+	}
+	if v > maxSchedulers {
+		return 0, fmt.Errorf("system_info(%s): %v schedulers, beyond ERTS's limit of %d", key, v, maxSchedulers)
+	}
+	return int(v), nil
 }
 
 // online returns how many schedulers of a type are online.

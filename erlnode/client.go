@@ -123,6 +123,17 @@ func init() {
 	flag.CommandLine.Set("ergo.warning", "false")
 }
 
+// ValidateNetTickTime checks a target's net_ticktime, which Erlang keeps
+// in whole seconds: 0 (for the default, 60 s), or 1 s or more. The
+// connection sends a tick every quarter of it and gives up after a silent
+// one, so a smaller value would drop every connection, or tick in a loop.
+func ValidateNetTickTime(d time.Duration) error {
+	if d == 0 || d >= time.Second && d%time.Second == 0 {
+		return nil
+	}
+	return fmt.Errorf("net tick time %s: a node's net_ticktime is a whole number of seconds, at least 1s", d)
+}
+
 // New registers the target with the local node, which it starts on first
 // use. It does not connect: Run and EnsureConnected do that. One process may
 // monitor a target through one Client at a time.
@@ -135,6 +146,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if _, _, err := SplitNodeName(cfg.LocalName); err != nil {
 		return nil, fmt.Errorf("local name: %w", err)
+	}
+	if err := ValidateNetTickTime(cfg.NetTickTime); err != nil {
+		return nil, err
 	}
 	if cfg.EPMDPort == 0 {
 		cfg.EPMDPort = DefaultEPMDPort

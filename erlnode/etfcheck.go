@@ -51,6 +51,9 @@ func CheckTerm(b []byte) (rest []byte, err error) {
 		case 77: // bit binary: length, then the bits in the last byte
 			b, err = skipSized(b, 4, 1)
 		case 110: // small big: length, then the sign
+			if negativeBeyondInt64(b) {
+				return nil, errors.New("a negative integer below -2^63 in 8 bytes, which ergo's decoder turns positive")
+			}
 			b, err = skipSized(b, 1, 1)
 		case 111: // large big
 			b, err = skipSized(b, 4, 1)
@@ -109,6 +112,17 @@ func CheckTerm(b []byte) (rest []byte, err error) {
 		pending += children
 	}
 	return b, nil
+}
+
+// negativeBeyondInt64 reports whether a small big's body (length, sign,
+// little-endian digits) is a negative integer of 8 bytes below -2^63: ergo
+// negates such a magnitude in uint64 and keeps the wrapped int64, so
+// -(2^64 - 1) would arrive as 1.
+func negativeBeyondInt64(b []byte) bool {
+	if len(b) < 10 || b[0] != 8 || b[1] != 1 {
+		return false
+	}
+	return binary.LittleEndian.Uint64(b[2:10]) > 1<<63
 }
 
 // skip drops n bytes.

@@ -29,6 +29,10 @@ func TestCheckTerm(t *testing.T) {
 		{"atom longer than the input", []byte{118, 0xff, 0xff, 'a'}, 0, "bytes declared"},
 		{"pid without a node atom", append([]byte{88, 97, 1}, make([]byte, 12)...), 0, "node name atom"},
 		{"truncated integer", []byte{98, 0, 0}, 0, "truncated"},
+		{"-(2^64 - 1), which ergo decodes as 1", []byte{110, 8, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 0, "below -2^63"},
+		{"-(2^63 + 1)", []byte{110, 8, 1, 1, 0, 0, 0, 0, 0, 0, 0x80}, 0, "below -2^63"},
+		{"-2^63", []byte{110, 8, 1, 0, 0, 0, 0, 0, 0, 0, 0x80}, 0, ""},
+		{"2^64 - 1", []byte{110, 8, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 0, ""},
 		{"unknown tag", []byte{121, 0}, 0, "not supported"},
 		{"empty", nil, 0, "more terms declared"},
 	} {

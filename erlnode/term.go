@@ -72,19 +72,20 @@ func Int64(t etf.Term) (int64, error) {
 }
 
 // NonNegative returns a non-negative integer term as float64, the form
-// Prometheus wants; big integers (counters of a long-lived node) are accepted.
+// Prometheus wants; big integers (counters of a long-lived node) are
+// accepted up to 64 bits. The runtime keeps every count and size in 64 bits
+// at most, so a wider value is not a reading; and with each value below
+// 2^64, no sum or product the collectors make can reach +Inf.
 func NonNegative(t etf.Term) (float64, error) {
 	switch v := t.(type) {
 	case uint64:
 		return float64(v), nil
 	case *big.Int:
-		// Beyond float64's range the value would be +Inf, which no count is.
-		if v != nil && v.Sign() >= 0 {
-			if f, _ := new(big.Float).SetInt(v).Float64(); !math.IsInf(f, 0) {
-				return f, nil
-			}
+		if v != nil && v.Sign() >= 0 && v.BitLen() <= 64 {
+			f, _ := new(big.Float).SetInt(v).Float64()
+			return f, nil
 		}
-		return 0, shapeError("a non-negative integer within float64's range", t)
+		return 0, shapeError("a non-negative integer of at most 64 bits", t)
 	}
 	i, err := Int64(t)
 	if err != nil || i < 0 {

@@ -8,7 +8,8 @@ import (
 )
 
 func TestNonNegative(t *testing.T) {
-	huge, _ := new(big.Int).SetString("18446744073709551616", 10) // 2^64
+	max64, _ := new(big.Int).SetString("18446744073709551615", 10) // 2^64 - 1
+	beyond64 := new(big.Int).Lsh(big.NewInt(1), 64)
 	neg := big.NewInt(-5)
 	beyondFloat := new(big.Int).Lsh(big.NewInt(1), 1100)
 	for _, tc := range []struct {
@@ -19,7 +20,9 @@ func TestNonNegative(t *testing.T) {
 		{7, 7, true},
 		{int64(1 << 40), 1 << 40, true},
 		{uint64(1 << 63), 1 << 63, true},
-		{huge, 18446744073709551616, true},
+		{max64, 18446744073709551615, true},
+		{beyond64, 0, false},                              // wider than any count the runtime keeps
+		{new(big.Int).Lsh(big.NewInt(1), 1023), 0, false}, // finite, but two of them sum to +Inf
 		{-1, 0, false},
 		{neg, 0, false},
 		{beyondFloat, 0, false},

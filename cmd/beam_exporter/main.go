@@ -98,7 +98,7 @@ func parseFlags(args []string) (*options, error) {
 	kingpin.Flag("erlang.tls.server-name", "Name expected in the node's certificate (default: the host part of --erlang.node).").StringVar(&o.tlsFiles.ServerName)
 	kingpin.Flag("erlang.tls.insecure-skip-verify", "Accept any certificate from the node. For tests only.").BoolVar(&o.tlsFiles.InsecureSkipVerify)
 	kingpin.Flag("erlang.load-probe", "Load the exporter's probe module on the node when a collector needs it. --no-erlang.load-probe forbids all code loading; the collectors that need it then report themselves unavailable.").Default("true").BoolVar(&o.loadProbe)
-	kingpin.Flag("collector.tier.fast", "Cache lifetime of the fast tier (scheduler utilization, run queues, memory, reductions).").Default("15s").DurationVar(&o.tiers.Fast)
+	kingpin.Flag("collector.tier.fast", "Cache lifetime of the fast tier (scheduler utilization, run queues, memory, resident memory, reductions).").Default("15s").DurationVar(&o.tiers.Fast)
 	kingpin.Flag("collector.tier.slow", "Cache lifetime of the slow tier (everything else).").Default("30s").DurationVar(&o.tiers.Slow)
 	kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricsPath)
 	kingpin.Flag("web.scrape-timeout-offset", "Kept back from Prometheus's scrape timeout, so the answer arrives in time.").Default("500ms").DurationVar(&o.timeouts.Offset)
@@ -116,7 +116,7 @@ func parseFlags(args []string) (*options, error) {
 	if o.nodeName == "" && o.configFile == "" {
 		return nil, errors.New("give --erlang.node (one node, on /metrics) or --config.file (a fleet, through /probe), or both")
 	}
-	if err := validate(o.localName, o.tiers, o.toolkit); err != nil {
+	if err := validate(o.localName, o.netTickTime, o.tiers, o.toolkit); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -259,11 +259,17 @@ func startFleet(ctx context.Context, o *options, logger log.Logger) (*fleet.Flee
 }
 
 // validate checks what the flags alone can tell before anything starts.
-func validate(localName string, tiers collector.Tiers, webFlags *toolkitweb.FlagConfig) error {
+func validate(localName string, netTickTime time.Duration, tiers collector.Tiers, webFlags *toolkitweb.FlagConfig) error {
 	if localName != "" {
 		if _, _, err := erlnode.SplitNodeName(localName); err != nil {
 			return fmt.Errorf("--erlang.local-name: %w", err)
 		}
+	}
+	if netTickTime == 0 {
+		return errors.New("--erlang.net-ticktime must be at least 1s") // 0 would mean the default to erlnode
+	}
+	if err := erlnode.ValidateNetTickTime(netTickTime); err != nil {
+		return fmt.Errorf("--erlang.net-ticktime: %w", err)
 	}
 	if err := tiers.Validate(); err != nil {
 		return err

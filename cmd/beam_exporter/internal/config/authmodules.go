@@ -80,6 +80,19 @@ func LoadAuthModules(path string) (map[string]AuthModule, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // EOF: an empty file
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
+	// A second document (after ---) would otherwise be ignored, and the
+	// auth modules in it missing without a word. An empty one (a trailing
+	// ---) holds nothing to miss.
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil || len(extra.Content) > 0 && extra.Content[0].Tag != "!!null" {
+			return nil, fmt.Errorf("config file %s holds more than one YAML document; put every auth module under the one auth_modules", path)
+		}
+	}
 	if len(cfg.AuthModules) == 0 {
 		return nil, fmt.Errorf("config file %s defines no auth_modules", path)
 	}
@@ -98,6 +111,9 @@ func LoadAuthModules(path string) (map[string]AuthModule, error) {
 func loadAuthModule(name string, c authModuleConfig, private bool) (AuthModule, error) {
 	m := AuthModule{Name: name}
 	sources := 0
+	// The cookie, as the other two sources read it, without surrounding
+	// white space; a blank one is no cookie.
+	c.Cookie = strings.TrimSpace(c.Cookie)
 	for _, s := range []string{c.CookieFile, c.CookieEnv, c.Cookie} {
 		if s != "" {
 			sources++

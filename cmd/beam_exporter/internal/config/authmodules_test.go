@@ -18,12 +18,14 @@ func TestLoadAuthModules(t *testing.T) {
 	cert, key := ca.Issue(t, "exporter", "exporter")
 	t.Setenv("TEST_COOKIE_B", "cookie-b")
 
-	good := write("good.yml", `auth_modules:
+	good := write("good.yml", `---
+auth_modules:
   a: {cookie_file: `+cookieA+`}
   b: {cookie_env: TEST_COOKIE_B, collectors: [processes, memory]}
   c:
-    cookie: cookie-c
+    cookie: " cookie-c "
     tls: {ca_file: `+ca.CertFile+`, cert_file: `+cert+`, key_file: `+key+`}
+---
 `, 0o600)
 	modules, err := LoadAuthModules(good)
 	if err != nil {
@@ -49,6 +51,9 @@ func TestLoadAuthModules(t *testing.T) {
 		{"inline cookie in a readable file", "auth_modules:\n  x: {cookie: secret-x}\n", 0o644, "chmod 600"},
 		{"two cookie sources", "auth_modules:\n  x: {cookie_file: " + cookieA + ", cookie_env: TEST_COOKIE_B}\n", 0o600, "exactly one"},
 		{"no cookie source", "auth_modules:\n  x: {}\n", 0o600, "exactly one"},
+		{"blank inline cookie", "auth_modules:\n  x: {cookie: \"   \"}\n", 0o600, "exactly one"},
+		{"a second document", "auth_modules:\n  x: {cookie_file: " + cookieA + "}\n---\nauth_modules:\n  y: {cookie_file: " + cookieA + "}\n", 0o600, "more than one YAML document"},
+		{"a second document of bad YAML", "auth_modules:\n  x: {cookie_file: " + cookieA + "}\n---\n[\n", 0o600, "more than one YAML document"},
 		{"missing cookie file", "auth_modules:\n  x: {cookie_file: " + dir + "/nope}\n", 0o600, "no such file"},
 		{"unset variable", "auth_modules:\n  x: {cookie_env: TEST_COOKIE_UNSET}\n", 0o600, "TEST_COOKIE_UNSET"},
 		{"unknown key", "auth_modules:\n  x: {cookie_fil: " + cookieA + "}\n", 0o600, "cookie_fil"},
