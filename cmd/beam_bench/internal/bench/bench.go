@@ -35,10 +35,21 @@ type Config struct {
 
 // runsFor scales the repetitions down with the node: a 1M-process scan
 // takes seconds, the recon baseline tens of seconds.
-// minGroupsPairs is the fewest pairs of the process_groups comparison: a
-// single pair's ratio spreads over 0.85-1.26 at 1,000,000 processes, and
-// 12 pairs there gave a median of 1.101 where 41 gave 1.020 (BENCHMARKS.md).
-const minGroupsPairs = 41
+// groupsPairsFor is how many pairs the process_groups comparison takes on
+// a node of procs processes. A single pair's ratio spreads over 0.85-1.26
+// (at 1,000,000 processes 12 pairs gave a median of 1.101 where 41 gave
+// 1.020; at 10,000 two runs of about 40 pairs gave 1.013 and 1.107 where
+// 201 pairs gave 1.062 and 1.077: BENCHMARKS.md). The smaller the node,
+// the cheaper a pair, so the more of them.
+func groupsPairsFor(procs int) int {
+	switch {
+	case procs <= 10_000:
+		return 201
+	case procs <= 100_000:
+		return 101
+	}
+	return 41
+}
 
 func (c Config) runsFor(procs int) int {
 	switch {
@@ -147,7 +158,7 @@ func (r *Result) measureNode(ctx context.Context, n *node, procs int, first bool
 		}
 	}
 	if procs >= 10_000 {
-		pairs := max(2*runs, minGroupsPairs)
+		pairs := groupsPairsFor(procs)
 		cfg.progress("  the exporter's processes refresh without and with process_groups, %d pairs", pairs)
 		if sr.groups, err = groupsPairs(ctx, n, pairs); err != nil {
 			return sr, err
