@@ -80,7 +80,7 @@ demo: deps build
 
 # bench starts its own nodes of 1k, 10k, 100k and 1M processes (plus 5,000
 # ETS tables each), measures the exporter and the in-VM baseline on them and
-# prints the report BENCHMARKS.md records; about 15 minutes on 2 cores.
+# prints the report BENCHMARKS.md records; about 7 minutes on 2 cores.
 # BENCH_FLAGS passes options, e.g. BENCH_FLAGS=--bench.sizes=1000,10000.
 bench: deps build
 	$(GO) run ./cmd/beam_bench --bench.exporter=./$(BINARY) $(BENCH_FLAGS)
