@@ -55,12 +55,12 @@ func (msaccCollector) Update(ctx context.Context, node Node, ch chan<- prometheu
 
 type msaccKey struct{ threadType, state string }
 
-// parseMSAcc sums [#{type := T, id := I, counters := #{State := Ticks}}]
-// over the threads of each type.
 // maxMSAccLabels bounds the distinct thread types, and the distinct
 // states, of a microstate accounting reading.
 const maxMSAccLabels = 32
 
+// parseMSAcc sums [#{type := T, id := I, counters := #{State := Ticks}}]
+// over the threads of each type.
 func parseMSAcc(t etf.Term) (map[msaccKey]float64, error) {
 	if t == etf.Atom("undefined") {
 		return nil, fmt.Errorf("microstate accounting is off on the node")
