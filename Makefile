@@ -1,8 +1,8 @@
 # beam_exporter: `make demo` and `make test` set up what they need.
 GO        ?= go
 BINARY    := beam_exporter
-PROBE_SRC := erlnode/probe/beam_exporter_probe_v7.erl
-PROBE_BIN := erlnode/probe/beam_exporter_probe_v7.beam
+PROBE_SRC := erlnode/probe/beam_exporter_probe_v8.erl
+PROBE_BIN := erlnode/probe/beam_exporter_probe_v8.beam
 # Debian packages the tests and the demo run against.
 PACKAGES  := erlang-nox prometheus prometheus-alertmanager debootstrap elixir clickhouse-server
 

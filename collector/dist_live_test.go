@@ -216,7 +216,7 @@ func TestLiveDistReconnect(t *testing.T) {
 
 		l.client.Close()
 		waitFor(t, "the watcher to leave with the exporter", func() bool {
-			return target.Eval(t, `whereis(beam_exporter_probe_v7_dist).`) == "undefined"
+			return target.Eval(t, `whereis(beam_exporter_probe_v8_dist).`) == "undefined"
 		})
 	})
 }

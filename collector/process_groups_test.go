@@ -372,7 +372,7 @@ groups() ->
 %% The processes the scan read (in every slice), and the slice's groups.
 groups(Slice, Slices) ->
     {ok, #{groups := G, groups_other := {Other, _, _, _}, processes := N}} =
-        beam_exporter_probe_v7:top_processes(10, 0, Slice, Slices, 1000, erlang:monotonic_time(millisecond) + 60000),
+        beam_exporter_probe_v8:top_processes(10, 0, Slice, Slices, 1000, erlang:monotonic_time(millisecond) + 60000),
     {N, maps:from_list([{Name, C} || {Name, C, _, _, _} <- G] ++ [{other, Other}])}.
 %% Name's processes over the Slices slices, one scan of each, whose groups
 %% add up to every process the scans read.
@@ -396,8 +396,8 @@ distinct(N) ->
 %% Whether the groups cache holds a cache: takes it and puts it back.
 cached() ->
     Ref = make_ref(),
-    beam_exporter_probe_v7_groups ! {take, self(), Ref, {0, 1}},
-    receive {Ref, Held} -> beam_exporter_probe_v7_groups ! {put, {0, 1}, Held}, Held =/= none end.
+    beam_exporter_probe_v8_groups ! {take, self(), Ref, {0, 1}},
+    receive {Ref, Held} -> beam_exporter_probe_v8_groups ! {put, {0, 1}, Held}, Held =/= none end.
 `
 
 // The groups cache: a scan reads the groups only of the processes the

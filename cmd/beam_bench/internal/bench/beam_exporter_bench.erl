@@ -91,11 +91,11 @@ drain({_, Row, L, R}, Acc) -> drain(merge(L, R), [Row | Acc]).
 %% collection traces, summed over the processes.
 measure(What, N, Slices) ->
     Fun = case What of
-              probe -> fun() -> beam_exporter_probe_v7:top_processes(N, 0, 0, Slices, 0, erlang:monotonic_time(millisecond) + 600000) end;
+              probe -> fun() -> beam_exporter_probe_v8:top_processes(N, 0, 0, Slices, 0, erlang:monotonic_time(millisecond) + 600000) end;
               %% As the processes collector asks when process_groups is on (top-k 20).
               probe_groups ->
                   Groups = case Slices of 1 -> 20; _ -> 1000 end,
-                  fun() -> beam_exporter_probe_v7:top_processes(N, 0, 0, Slices, Groups, erlang:monotonic_time(millisecond) + 600000) end;
+                  fun() -> beam_exporter_probe_v8:top_processes(N, 0, 0, Slices, Groups, erlang:monotonic_time(millisecond) + 600000) end;
               recon -> fun() -> baseline(recon, N) end;
               minimal -> fun() -> baseline(minimal, N) end
           end,

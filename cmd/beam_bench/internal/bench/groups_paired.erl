@@ -37,7 +37,7 @@ run([NText, RoundsText, Kind, SlicesText]) ->
     Scan = fun(Slice, Groups) ->
                    Deadline = erlang:monotonic_time(millisecond) + 60000,
                    {_, _} = statistics(runtime),
-                   {ok, _} = beam_exporter_probe_v7:top_processes(10, 0, Slice, Slices, Groups, Deadline),
+                   {ok, _} = beam_exporter_probe_v8:top_processes(10, 0, Slice, Slices, Groups, Deadline),
                    {_, Ms} = statistics(runtime),
                    Ms
            end,

@@ -17,16 +17,16 @@
 %%% Load it only if erlang:module_loaded/1 says it is not loaded: loading it
 %%% again purges the older copy, which kills the processes still running that
 %%% copy, sessions and the msacc keeper included.
--module(beam_exporter_probe_v7).
+-module(beam_exporter_probe_v8).
 -export([session/3, top_processes/6, ets_tables/2, lock_counters/2]).
 -export([port_counts/2, system_monitor_events/1]).
 -export([dist_events/2]).
 
--define(KEEPER, beam_exporter_probe_v7_msacc).
--define(SCAN, beam_exporter_probe_v7_scan).
--define(SYSMON, beam_exporter_probe_v7_sysmon).
--define(DIST_WATCHER, beam_exporter_probe_v7_dist).
--define(GROUPS_CACHE, beam_exporter_probe_v7_groups).
+-define(KEEPER, beam_exporter_probe_v8_msacc).
+-define(SCAN, beam_exporter_probe_v8_scan).
+-define(SYSMON, beam_exporter_probe_v8_sysmon).
+-define(DIST_WATCHER, beam_exporter_probe_v8_dist).
+-define(GROUPS_CACHE, beam_exporter_probe_v8_groups).
 %% Most peers the dist watcher remembers; beyond, it forgets the one down longest.
 -define(PEERS_MAX, 1000).
 -define(NAME_MAX, 120).
