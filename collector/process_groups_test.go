@@ -352,13 +352,17 @@ func TestProcessGroupsSlices(t *testing.T) {
 // with room for 1,000 groups, checks that the groups and other add up to
 // the processes the scan read, and answers name => processes.
 const groupsCacheModule = `-module(beam_exporter_test_groups_cache).
--export([start/1, worker/1, newcomer/0, groups/0, groups/2, count/1, sliced/2, label/2, distinct/1, cached/0]).
+-export([start/1, worker/1, newcomers/1, newcomer/0, groups/0, groups/2, count/1, sliced/2, label/2, distinct/1,
+         cached/0, read/0, unordered/0, churn/1]).
 start(N) ->
     Self = self(),
     Ps = [spawn(beam_exporter_test_groups_cache, worker, [Self]) || _ <- lists:seq(1, N)],
     [receive {up, P} -> ok end || P <- Ps],
     persistent_term:put(beam_exporter_test_groups_cache, Ps), ok.
 worker(Parent) -> Parent ! {up, self()}, loop().
+newcomers(N) ->
+    Ps = [spawn(beam_exporter_test_groups_cache, newcomer, []) || _ <- lists:seq(1, N)],
+    persistent_term:put(beam_exporter_test_newcomers, Ps), ok.
 newcomer() -> receive stop -> ok end.
 loop() ->
     receive
@@ -382,6 +386,22 @@ sliced(Name, Slices) ->
     N = lists:sum([lists:sum(maps:values(G)) || {_, G} <- Scans]),
     lists:sum([maps:get(Name, G, 0) || {_, G} <- Scans]).
 count(Name) -> maps:get(Name, groups(), 0).
+%% Whether a scan of the whole node read the groups of no more processes
+%% than it must: the registered ones, named anew by every scan, and where
+%% labels exist one known process in 64 (and one more for the remainder).
+read() ->
+    {ok, #{groups_read := Read, processes := N}} =
+        beam_exporter_probe_v8:top_processes(10, 0, 0, 1, 1000, erlang:monotonic_time(millisecond) + 60000),
+    Most = length(erlang:registered()) + N div 64 + 1,
+    {Read =< Most, Read, Most, N}.
+%% Spawns N processes that exit at once, one after another: on a node of
+%% a small process table, the slots go round and new pids take freed ones.
+churn(0) -> ok;
+churn(N) -> {P, R} = spawn_monitor(fun() -> ok end), receive {'DOWN', R, process, P, _} -> churn(N - 1) end.
+%% Whether erlang:processes/0 lists some pid after a greater one.
+unordered() ->
+    Ps = erlang:processes(),
+    Ps =/= lists:sort(Ps).
 %% Labels the workers From..To (in the order start/1 spawned them).
 label(Range, L) ->
     Ps = [lists:nth(I, persistent_term:get(beam_exporter_test_groups_cache)) || I <- Range],
@@ -403,11 +423,14 @@ cached() ->
 // The groups cache: a scan reads the groups only of the processes the
 // last one did not know, so these checks scan a node again and again as it
 // changes, and each scan's groups must add up to the processes it read.
-// That a label set since the cache learnt a process shows only within 64
-// scans is the proof that the cache is used.
+// The proof that the cache is used is the scan's own count of the groups
+// it read (groups_read), and, where labels exist, that a label set since
+// the cache learnt a process shows only within 64 scans. The node's table
+// of 16,384 slots goes round during the test, as a busy node's does, so
+// that it lists processes out of pid order.
 func TestLiveProcessGroupsCache(t *testing.T) {
 	forEachRelease(t, func(t *testing.T, otp string) {
-		node := startNode(t, otp)
+		node := startNode(t, otp, "+P", "16384")
 		client, err := erlnode.New(erlnode.Config{Target: node.Name, Cookie: node.Cookie, LoadProbe: true})
 		if err != nil {
 			t.Fatal(err)
@@ -447,10 +470,24 @@ func TestLiveProcessGroupsCache(t *testing.T) {
 		// Exited processes are passed over, and new ones, in the slots
 		// they freed, are learnt.
 		node.Eval(t, `[P ! stop || P <- lists:sublist(persistent_term:get(beam_exporter_test_groups_cache), 2, 1000)], ok.`)
-		node.Eval(t, `[spawn(beam_exporter_test_groups_cache, newcomer, []) || _ <- lists:seq(1, 1500)], ok.`)
+		node.Eval(t, `beam_exporter_test_groups_cache:churn(20000).`)
+		node.Eval(t, `beam_exporter_test_groups_cache:newcomers(1500).`)
 		expect(count, "3999")
 		expect(count, "3999")
-		expect(`beam_exporter_test_groups_cache:count(<<"beam_exporter_test_groups_cache:newcomer/0">>).`, "1500")
+		newcomers := `beam_exporter_test_groups_cache:count(<<"beam_exporter_test_groups_cache:newcomer/0">>).`
+		expect(newcomers, "1500")
+		// The table of 16,384 slots has gone round: the newcomers, in
+		// freed slots, are listed before processes whose pids are smaller
+		// than theirs. The cache must not take the table's order for the
+		// pids'; it knows them all the same.
+		expect(`beam_exporter_test_groups_cache:unordered().`, "true")
+		if got := node.Eval(t, `beam_exporter_test_groups_cache:read().`); !strings.HasPrefix(got, "{true,") {
+			t.Fatalf("a scan with the cache warm read too many groups afresh: {Within, Read, Most, Processes} = %s", got)
+		}
+		// And a known newcomer registered since is its name's group.
+		node.Eval(t, `register(beam_exporter_test_later, lists:nth(700, persistent_term:get(beam_exporter_test_newcomers))).`)
+		expect(`G = beam_exporter_test_groups_cache:groups(), [maps:get(K, G, 0) || K <- [<<"beam_exporter_test_groups_cache:newcomer/0">>, <<"beam_exporter_test_later">>]].`,
+			`[1499,1]`)
 
 		if otp < "27" {
 			return // no labels

@@ -33,6 +33,9 @@
 %% Groups a scan tells apart in one slice; the rest share the last id and
 %% count as groups_other.
 -define(GROUPS_CAP, 4096).
+%% The counter after the groups' in a grouping scan's sums: how many
+%% processes had their group read (group_add/7), for groups_read.
+-define(GROUPS_READ, (4 * ?GROUPS_CAP + 1)).
 %% How long the groups cache outlives the last scan that used it.
 -define(GROUPS_CACHE_IDLE_MS, 600000).
 %% Where labels exist, each scan reads afresh one cached process in 64.
@@ -665,8 +668,9 @@ driver_text(Name) -> cap(text(Name)).
 %% Reading memory costs a signal round trip per process (the target must be
 %% scheduled to answer), about ten times a read of reductions or
 %% message_queue_len, which ERTS serves without one. So memory is read only
-%% for the processes of one slice of the table (erlang:phash2(Pid, Slices)
-%% =:= Slice): with Slices > 1 the caller ranks memory over Slices calls.
+%% for the processes of one slice of the table (erlang:phash2(Pid, 64 *
+%% Slices) div 64 =:= Slice; the remainder is for the groups cache): with
+%% Slices > 1 the caller ranks memory over Slices calls.
 %%
 %% The first pass ranks memory (in the slice) and mailboxes (all), and keeps
 %% each process's reductions as one 64-bit integer in a binary parallel to
@@ -702,13 +706,16 @@ driver_text(Name) -> cap(text(Name)).
 %% the last being the sum of its processes' rates as the reductions ranking
 %% computes them; the Groups largest by memory come first, and groups_other
 %% sums the rest, so that groups and groups_other add up to every process of
-%% the slice the first pass read.
+%% the slice the first pass read. groups_read is how many of those processes
+%% had their group read, the others' being known to the groups cache: what
+%% tells that the cache works, since its groups are the same either way.
 -spec top_processes(N :: 1..1000, WindowMs :: 0..60000, Slice :: 0..63, Slices :: 1..64,
                     Groups :: 0..1000, Deadline :: integer()) ->
           {ok, #{memory := Top, message_queue_len := Top,
                  reductions := [{Pid :: binary(), PerSecond :: pos_integer(), WindowUs :: pos_integer()}],
                  details := [Details], window_us := non_neg_integer(),
                  error_us := non_neg_integer(), processes := non_neg_integer(),
+                 groups_read := non_neg_integer(),
                  groups := [{Name :: binary(), Processes :: pos_integer(), MemoryBytes :: non_neg_integer(),
                              MessageQueueLen :: non_neg_integer(), ReductionsPerSecond :: non_neg_integer()}],
                  groups_other := {Processes :: non_neg_integer(), MemoryBytes :: non_neg_integer(),
@@ -753,7 +760,7 @@ scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
     T0 = erlang:monotonic_time(),
     S = #scan{me = self(), slice = Slice, slices = Slices, deadline = Deadline, base = T0, caller = CRef,
               items = [memory, message_queue_len, reductions | group_items(GroupsMax, Ctx)],
-              sums = case GroupsMax of 0 -> none; _ -> counters:new(4 * ?GROUPS_CAP, []) end,
+              sums = case GroupsMax of 0 -> none; _ -> counters:new(?GROUPS_READ, []) end,
               names = registered_names(GroupsMax), whole = Slices =:= 1 andalso GroupsMax > 0},
     {KnownPids, [Run | Runs], Generation} = groups_cache_take(GroupsMax, {Slice, Slices}, S#scan.names),
     {Count, Total, Before, Stamps, Mem, Mql, {Mine, Learnt}} =
@@ -761,7 +768,7 @@ scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
                    S#scan{known_pids = KnownPids, known_size = tuple_size(KnownPids),
                           generation = Generation, refresh = groups_refresh(Ctx)}),
     groups_cache_put(GroupsMax, {Slice, Slices}, case S#scan.whole of true -> Ps; false -> Mine end, Learnt,
-                     Generation + 1),
+                     S#scan.names, Generation + 1),
     T1 = T0 + stamp(Stamps, byte_size(Stamps) div 8 - 1),
     pause(T1 + erlang:convert_time_unit(WindowMs, millisecond, native), S),
     T2 = erlang:monotonic_time(),
@@ -778,7 +785,7 @@ scan(Caller, N, WindowMs, Slice, Slices, GroupsMax, DeadlineMs) ->
                              details => Details,
                              window_us => max(0, Us((T2 + T3 - T0 - T1) div 2)),
                              error_us => Us(lists:max([0 | [E || {_, {_, _, E}} <- R]])),
-                             processes => Count,
+                             processes => Count, groups_read => groups_read(S#scan.sums),
                              groups => GroupList, groups_other => Other}}}.
 
 
@@ -823,7 +830,7 @@ stamp(Stamps, I) -> binary:decode_unsigned(binary_part(Stamps, I * 8, 8)).
 %% them by position; appending to a binary held only here is done in
 %% place. Four bytes more per entry, for the id, made a scan 3.6% dearer
 %% (paired runs, 100,000 processes, OTP 27). At, Run and Runs are where the
-%% walk of the groups cache stands (known/5); Keep and Learnt build, in
+%% walk of the groups cache stands (known/6); Keep and Learnt build, in
 %% runs, what the next scan is to know (learn/4). Stamps holds each chunk's
 %% start and, last, the pass's end, relative to the scan's start.
 first_pass([], _, Count, Total, Before, Stamps, Mem, Mql, Last, _, _, _, Keep, Learnt, Mine, N, S) ->
@@ -838,16 +845,17 @@ first_pass([P | Ps], Left, Count, Total, Before, Stamps, Mem, Mql, Last, At0, {R
            Learnt0, Mine, N, #scan{me = Me, slice = Slice, slices = Slices, items = Items, known_pids = KnownPids,
                                    known_size = KnownSize, generation = Generation, refresh = Refresh} = S)
   when P =/= Me ->
-    case erlang:phash2(P, Slices) of
+    H = erlang:phash2(P, Slices bsl 6),
+    case H bsr 6 of
         Slice ->
             %% Known is the group the cache keeps for P, 0 for none.
             if
                 At0 > KnownSize ->
                     Known = 0, At = At0, Run = Run0, Runs = Runs0;
-                At0 =< RunEnd, element(At0, KnownPids) =:= P, (At0 + Generation) band Refresh =/= 0 ->
+                At0 =< RunEnd, element(At0, KnownPids) =:= P, (H + Generation) band Refresh =/= 0 ->
                     Known = RunId, At = At0 + 1, Run = Run0, Runs = Runs0;
                 true ->
-                    {Known, At, Run, Runs} = known(P, At0, Run0, Runs0, S)
+                    {Known, At, Run, Runs} = known(P, H, At0, Run0, Runs0, S)
             end,
             case erlang:process_info(P, case Known of 0 -> Items; _ -> [memory, message_queue_len, reductions] end) of
                 [{memory, M}, {message_queue_len, Q}, {reductions, R} | Named] ->
@@ -903,15 +911,27 @@ passed(Keep0, Learnt0, N, _) -> {Keep0, Learnt0, N}.
 %% have exited since), and 0 if P is unknown or read afresh this scan. At
 %% is where the walk stands in the cache's list (1-based), Run = {RunEnd,
 %% RunId} the run of equal ids that covers it (it ends at RunEnd), and Runs
-%% the runs after it.
-known(_, At, Run, Runs, #scan{known_size = Size}) when At > Size -> {0, At, Run, Runs};
-known(P, At, {RunEnd, _}, [Run | Runs], S) when At > RunEnd -> known(P, At, Run, Runs, S);
-known(P, At, {_, Id} = Run, Runs, #scan{known_pids = Pids, generation = Generation, refresh = Refresh} = S) ->
+%% the runs after it. H is P's hash (first_pass/17), for the refresh
+%% (groups_refresh/1).
+%%
+%% Both lists are in the table's order, which is not the pids' order (on
+%% OTP 25 a pid of a slot freed and taken again sorts after pids listed
+%% behind it), so P and the process Q where the walk stands cannot be
+%% compared. But Q, a process of the last scan, is before P in the table
+%% only if the walk has passed it, which it has not: so if Q still lives, P
+%% comes before it and is new; if Q has exited, the walk moves past it. A
+%% process that exits meanwhile is passed early, and costs its read alone.
+known(_, _, At, Run, Runs, #scan{known_size = Size}) when At > Size -> {0, At, Run, Runs};
+known(P, H, At, {RunEnd, _}, [Run | Runs], S) when At > RunEnd -> known(P, H, At, Run, Runs, S);
+known(P, H, At, {_, Id} = Run, Runs, #scan{known_pids = Pids, generation = Generation, refresh = Refresh} = S) ->
     case element(At, Pids) of
-        P when (At + Generation) band Refresh =:= 0 -> {0, At + 1, Run, Runs};
+        P when (H + Generation) band Refresh =:= 0 -> {0, At + 1, Run, Runs};
         P -> {Id, At + 1, Run, Runs};
-        Q when Q < P -> known(P, At + 1, Run, Runs, S);
-        _ -> {0, At, Run, Runs}
+        Q ->
+            case is_process_alive(Q) of
+                false -> known(P, H, At + 1, Run, Runs, S);
+                true -> {0, At, Run, Runs}
+            end
     end.
 
 %% What the next scan is to know, as runs of equal ids, {LastPlace, Id},
@@ -997,11 +1017,13 @@ group_items(_, {Label, OneKey}) ->
         ++ [{dictionary, '$initial_call'} || OneKey].
 
 %% The registered processes, pid => name, read once when a grouping scan
-%% begins. A process registered, or unregistered, during the scan is
-%% grouped as it was named then; the top-N details read names afresh.
+%% begins, but for the scan itself (registered as ?SCAN, and not grouped).
+%% A process registered, or unregistered, during the scan is grouped as it
+%% was named then; the top-N details read names afresh.
 registered_names(0) -> #{};
 registered_names(_) ->
-    maps:from_list([{P, N} || N <- erlang:registered(), P <- [whereis(N)], is_pid(P)]).
+    Me = self(),
+    maps:from_list([{P, N} || N <- erlang:registered(), P <- [whereis(N)], is_pid(P), P =/= Me]).
 
 %% A group's figures are four counters (processes, memory, message queue
 %% length, reductions per second) at 4 * (Id - 1) + 1.. of sums: adding to a
@@ -1026,7 +1048,8 @@ registered_names(_) ->
 %% {0, 0, 0, 0, 0}: no group has id 0, so no process is taken for it.
 group_add(_, [], 0, _, _, Last, _) -> Last;
 group_add(_, _, Known, M, Q, Last, S) when Known =/= 0 -> group_add(Known, Known, M, Q, Last, S);
-group_add(P, Named, _, M, Q, Last, #scan{names = Names} = S) ->
+group_add(P, Named, _, M, Q, Last, #scan{names = Names, sums = Sums} = S) ->
+    counters:add(Sums, ?GROUPS_READ, 1),
     case Names of
         #{P := Reg} -> group_add(group_id(Reg), 0, M, Q, Last, S);
         _ -> Id = group_id(group_key(Named)), group_add(Id, Id, M, Q, Last, S)
@@ -1036,6 +1059,9 @@ group_add(Id, Keep, M, Q, {Id, C, M0, Q0, _}, _) -> {Id, C + 1, M0 + M, Q0 + Q, 
 group_add(Id, Keep, M, Q, Last, S) ->
     group_flush(Last, S),
     {Id, 1, M, Q, Keep}.
+
+groups_read(none) -> 0;
+groups_read(Sums) -> counters:get(Sums, ?GROUPS_READ).
 
 group_flush({0, _, _, _, _}, _) -> ok;
 group_flush({Id, C, M, Q, _}, #scan{sums = Sums}) ->
@@ -1088,20 +1114,24 @@ rate_add(#scan{sums = Sums}, Id, Rate) -> counters:add(Sums, 4 * Id, Rate).
 %% processes it does not know. A look-up by pid, in a map or an ETS table,
 %% cost as much as the items it saved: between two process_info calls each
 %% look-up misses the CPU's caches. But erlang:processes/0 lists processes in
-%% pid order, the same order in every scan, so the cache holds the last
-%% scan's list and the scan walks it beside its own: a known process is
-%% where the walk stands, once the exited ones before it are passed
-%% (first_pass/15, known/5). Should the order ever differ, a process is
-%% merely read as unknown.
+%% the order of their slots in the process table, and a process keeps its
+%% slot for life, so the cache holds the last scan's list and the scan
+%% walks it beside its own: a known process is where the walk stands, once
+%% the exited ones before it are passed (first_pass/17, known/6). That
+%% order is not the pids' order, so the walk never compares pids: on OTP 25
+%% it differs once slots are freed and taken again, and a walk that took
+%% one for the other read most known processes afresh (three in four of a
+%% slice of 52,000, through the exporter, at 105,000 processes).
 %%
 %% Each slice (of a node scanned in Slices slices) has a cache of its own,
-%% {Pids, Runs, Keys, Generation}: the slice's processes at its last scan,
+%% {Pids, Runs, Keys, Names, Generation}: the slice's processes at its last scan,
 %% as a tuple (on a node of one slice, erlang:processes/0's list as that
 %% scan read it, with id 0 for the exited and the scan itself); the ids it
 %% keeps for them as runs of equal ids over places in
 %% that list, [{LastPlace, Id}] in order (0 for none; most neighbours share
 %% a group, so there are few runs, and reading an id costs a comparison);
-%% its dictionary of group keys and ids; and how many scans it has seen. A
+%% its dictionary of group keys and ids; the registered processes when
+%% that scan began, pid => name; and how many scans it has seen. A
 %% scan takes it, so that nobody else holds it meanwhile, and puts its own
 %% back after its first pass; a scan killed at its deadline loses it, and
 %% the next one starts afresh. Between scans it holds 8 bytes per process
@@ -1109,13 +1139,17 @@ rate_add(#scan{sums = Sums}, Id, Rate) -> counters:add(Sums, 4 * Id, Rate).
 %% that used it.
 %%
 %% A group is read once in a process's life. Where proc_lib labels exist,
-%% each scan also reads afresh one known process in 64 (by its place in the
-%% list and the generation), so that a label set after a scan first met its
-%% process is seen within 64 scans. A registered process's group is its
+%% each scan also reads afresh one known process in 64 (by a hash of its
+%% pid and the generation), so that a label set after a scan first met its
+%% process is seen within 64 scans. Its place in the list would not do:
+%% where each scan's own process takes a slot before it, the place falls
+%% by one as the generation grows by one, and the process is never read. A registered process's group is its
 %% name, which every scan reads (registered_names/1): the cache keeps no id
 %% for a process registered when its group is read, and the scan that takes
-%% the cache drops the ids of those registered since (unkeep/2), so that
-%% the processes it knows need no look-up of their name.
+%% the cache drops the ids of those registered since the last scan began
+%% (unkeep/2), so that the processes it knows need no look-up of their
+%% name. Finding those in the cache's list takes one pass over it, only
+%% when some process has been registered since.
 groups_cache_take(0, _, _) -> {{}, [{0, 0}], 0};
 groups_cache_take(_, Slice, Names) ->
     case whereis(?GROUPS_CACHE) of
@@ -1124,32 +1158,30 @@ groups_cache_take(_, Slice, Names) ->
             Ref = monitor(process, Cache),
             Cache ! {take, self(), Ref, Slice},
             receive
-                {Ref, {Pids, [_ | _] = Runs, Keys, Generation}} when is_tuple(Pids), is_list(Keys),
-                                                                    is_integer(Generation) ->
+                {Ref, {Pids, [_ | _] = Runs, Keys, Named, Generation}} when is_tuple(Pids), is_list(Keys),
+                                                                           is_map(Named), is_integer(Generation) ->
                     demonitor(Ref, [flush]),
                     [put(Key, Id) || {Key, Id} <- Keys],
-                    Registered = lists:usort([At || P <- maps:keys(Names), At <- [place(P, Pids)], At =/= none]),
-                    {Pids, unkeep(Runs, Registered), Generation};
+                    Since = maps:filter(fun(P, _) -> not is_map_key(P, Named) end, Names),
+                    {Pids, unkeep(Runs, places(Since, Pids, tuple_size(Pids), [])), Generation};
                 {Ref, _} -> demonitor(Ref, [flush]), {{}, [{0, 0}], 0};
                 {'DOWN', Ref, process, _, _} -> {{}, [{0, 0}], 0}
             end
     end.
 
-%% Where P is in the cache's list, in pid order, or none.
-place(P, Pids) -> place(P, Pids, 1, tuple_size(Pids)).
-
-place(_, _, Low, High) when Low > High -> none;
-place(P, Pids, Low, High) ->
-    Mid = (Low + High) div 2,
-    case element(Mid, Pids) of
-        P -> Mid;
-        Q when Q < P -> place(P, Pids, Mid + 1, High);
-        _ -> place(P, Pids, Low, Mid - 1)
+%% The places in the cache's list of the processes in Set (a map keyed by
+%% pid), ascending.
+places(Set, _, _, Ats) when map_size(Set) =:= 0 -> Ats;
+places(_, _, 0, Ats) -> Ats;
+places(Set, Pids, At, Ats) ->
+    case is_map_key(element(At, Pids), Set) of
+        true -> places(Set, Pids, At - 1, [At | Ats]);
+        false -> places(Set, Pids, At - 1, Ats)
     end.
 
 %% Runs that keep no id for the places in At (ascending): each such place
 %% becomes a run of its own, of id 0. A run that ends before the one
-%% before it is empty, and the walk passes it (known/5).
+%% before it is empty, and the walk passes it (known/6).
 unkeep(Runs, []) -> Runs;
 unkeep([], _) -> [];
 unkeep([{End, _} = Run | Runs], [At | _] = Ats) when End < At -> [Run | unkeep(Runs, Ats)];
@@ -1157,13 +1189,13 @@ unkeep([{_, Id} = Run | Runs], [At | Ats]) -> [{At - 1, Id}, {At, 0} | unkeep([R
 
 %% Puts the scan's cache back, unless new groups have run out of ids: the
 %% next scan then starts afresh, with all ids free again.
-groups_cache_put(0, _, _, _, _) -> ok;
-groups_cache_put(_, Slice, Pids, Runs, Generation) ->
+groups_cache_put(0, _, _, _, _, _) -> ok;
+groups_cache_put(_, Slice, Pids, Runs, Names, Generation) ->
     case get({groups}) of
         ?GROUPS_CAP -> ok;
         _ ->
             Keys = [KeyId || {_, Id} = KeyId <- get(), is_integer(Id)],
-            groups_cache_holder() ! {put, Slice, {list_to_tuple(Pids), Runs, Keys, Generation}},
+            groups_cache_holder() ! {put, Slice, {list_to_tuple(Pids), Runs, Keys, Names, Generation}},
             ok
     end.
 
