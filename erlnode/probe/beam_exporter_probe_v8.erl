@@ -1124,11 +1124,11 @@ rate_add(#scan{sums = Sums}, Id, Rate) -> counters:add(Sums, 4 * Id, Rate).
 %% slice of 52,000, through the exporter, at 105,000 processes).
 %%
 %% Each slice (of a node scanned in Slices slices) has a cache of its own,
-%% {Pids, Runs, Keys, Names, Generation}: the slice's processes at its last scan,
-%% as a tuple (on a node of one slice, erlang:processes/0's list as that
-%% scan read it, with id 0 for the exited and the scan itself); the ids it
-%% keeps for them as runs of equal ids over places in
-%% that list, [{LastPlace, Id}] in order (0 for none; most neighbours share
+%% {Pids, Runs, Keys, Names, Generation}: the slice's processes at its last
+%% scan, as a tuple (on a node of one slice, erlang:processes/0's list as
+%% that scan read it, with id 0 for the exited and the scan itself); the
+%% ids it keeps for them as runs of equal ids over places in that list,
+%% [{LastPlace, Id}] in order (0 for none; most neighbours share
 %% a group, so there are few runs, and reading an id costs a comparison);
 %% its dictionary of group keys and ids; the registered processes when
 %% that scan began, pid => name; and how many scans it has seen. A
@@ -1143,13 +1143,15 @@ rate_add(#scan{sums = Sums}, Id, Rate) -> counters:add(Sums, 4 * Id, Rate).
 %% pid and the generation), so that a label set after a scan first met its
 %% process is seen within 64 scans. Its place in the list would not do:
 %% where each scan's own process takes a slot before it, the place falls
-%% by one as the generation grows by one, and the process is never read. A registered process's group is its
-%% name, which every scan reads (registered_names/1): the cache keeps no id
-%% for a process registered when its group is read, and the scan that takes
-%% the cache drops the ids of those registered since the last scan began
-%% (unkeep/2), so that the processes it knows need no look-up of their
-%% name. Finding those in the cache's list takes one pass over it, only
-%% when some process has been registered since.
+%% by one as the generation grows by one, and the process is never read.
+%%
+%% A registered process's group is its name, which every scan reads
+%% (registered_names/1): the cache keeps no id for a process registered
+%% when its group is read, and the scan that takes the cache drops the ids
+%% of those registered since the last scan began (unkeep/2), so that the
+%% processes it knows need no look-up of their name. Finding those in the
+%% cache's list takes one pass over it, only when some process has been
+%% registered since.
 groups_cache_take(0, _, _) -> {{}, [{0, 0}], 0};
 groups_cache_take(_, Slice, Names) ->
     case whereis(?GROUPS_CACHE) of
