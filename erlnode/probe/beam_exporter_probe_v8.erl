@@ -928,9 +928,24 @@ known(P, H, At, {_, Id} = Run, Runs, #scan{known_pids = Pids, generation = Gener
         P when (H + Generation) band Refresh =:= 0 -> {0, At + 1, Run, Runs};
         P -> {Id, At + 1, Run, Runs};
         Q ->
-            case is_process_alive(Q) of
+            case lives(Q) of
                 false -> known(P, H, At + 1, Run, Runs, S);
                 true -> {0, At, Run, Runs}
+            end
+    end.
+
+%% Whether Q, where the walk stands, still lives. Every new process before
+%% Q asks again, and is_process_alive/1 waits for a round trip through Q's
+%% signal queue whenever Q has signals pending (a busy process often has),
+%% so a living Q is asked about once per scan: the scan's dictionary keeps
+%% it under {alive}, a key no group has (group_key/1).
+lives(Q) ->
+    case get({alive}) of
+        Q -> true;
+        _ ->
+            case is_process_alive(Q) of
+                true -> put({alive}, Q), true;
+                false -> false
             end
     end.
 
@@ -1031,7 +1046,8 @@ registered_names(_) ->
 %% flat map of up to 32 groups, whole) and even a tuple put in the process
 %% dictionary per process made the scan a measured 20% dearer. The scan's
 %% own dictionary, which it holds alone and which goes with it, maps each
-%% group's key (group_key/1) to its id, and {groups} to the last id given;
+%% group's key (group_key/1) to its id, and {groups} to the last id given
+%% (and {alive} to a pid, lives/1, which no integer test takes for an id);
 %% the groups cache (below) carries both from scan to scan, so an id means
 %% one key for as long as the cache lives. Past ?GROUPS_CAP - 1 groups, new
 %% keys share the last id, which groups/2 counts as other.
@@ -1086,7 +1102,7 @@ group_id(Key) ->
 %% A raw term, as cheap to make as possible: the text comes once per group,
 %% at the end (group_name/1). The order is name/4's, the registered name
 %% (group_add/6) first. A registered name is an atom and an initial call a
-%% 3-tuple, so neither is taken for {label, _}, {groups} or an id.
+%% 3-tuple, so neither is taken for {label, _}, {groups}, {alive} or an id.
 group_key([{initial_call, Init} | Dict]) -> group_key(Init, Dict).
 
 group_key(_, [{{dictionary, '$process_label'}, Label} | _]) when Label =/= undefined ->
