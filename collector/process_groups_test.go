@@ -474,8 +474,7 @@ func TestLiveProcessGroupsCache(t *testing.T) {
 		node.Eval(t, `beam_exporter_test_groups_cache:newcomers(1500).`)
 		expect(count, "3999")
 		expect(count, "3999")
-		newcomers := `beam_exporter_test_groups_cache:count(<<"beam_exporter_test_groups_cache:newcomer/0">>).`
-		expect(newcomers, "1500")
+		expect(`beam_exporter_test_groups_cache:count(<<"beam_exporter_test_groups_cache:newcomer/0">>).`, "1500")
 		// The table of 16,384 slots has gone round: the newcomers, in
 		// freed slots, are listed before processes whose pids are smaller
 		// than theirs. The cache must not take the table's order for the
