@@ -20,7 +20,7 @@ var processGroupsTopK = kingpin.Flag("collector.process_groups.top-k",
 	"How many process groups to export, largest by memory first; the rest are summed as group=\"other\" (1-1000).").Default("20").Int()
 
 // Opt-in for what it adds: 84 series per node by default, a long-lived
-// cache process on the node, a scan 2-11% dearer with the probe's groups
+// cache process on the node, a scan 3-9% dearer with the probe's groups
 // cache (observability.md has the paired runs), and a first grouping scan
 // after each start that reads every process's group and costs up to two
 // thirds more than a plain scan.

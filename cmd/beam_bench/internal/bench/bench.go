@@ -33,8 +33,6 @@ type Config struct {
 	Progress    io.Writer
 }
 
-// runsFor scales the repetitions down with the node: a 1M-process scan
-// takes seconds, the recon baseline tens of seconds.
 // groupsPairsFor is how many pairs the process_groups comparison takes on
 // a node of procs processes. A single pair's ratio spreads over 0.85-1.26
 // (at 1,000,000 processes 12 pairs gave a median of 1.101 where 41 gave
@@ -51,6 +49,8 @@ func groupsPairsFor(procs int) int {
 	return 41
 }
 
+// runsFor scales the repetitions down with the node: a 1M-process scan
+// takes seconds, the recon baseline tens of seconds.
 func (c Config) runsFor(procs int) int {
 	switch {
 	case procs <= 10_000:
